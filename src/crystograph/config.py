@@ -1,0 +1,119 @@
+"""Configuration dataclasses with the paper's defaults (Table A1, sections 2.1-2.3).
+
+One place holds every size and range: graph construction (`GraphConfig`), the network
+(`ModelConfig`) and the training loop (`TrainConfig`). The CLI flags and `--config run.yaml`
+mirror these fields one to one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PEMode = Literal["laplacian+rw", "rw", "none"]
+Layout = Literal["stacked", "gwt_first", "parallel", "no_gwt", "gwt_only", "no_line_graph"]
+Task = Literal["regression", "classification"]
+
+N_ATOM_FEATURES = 92  # CGCNN-style one-hot atom features (paper 2.1.1)
+
+
+@dataclass
+class GraphConfig:
+    """How a structure becomes a CrysToGraph input graph (paper 2.1 and 2.2)."""
+
+    k: int = 12  # neighbours per atom (paper: theoretical maximum coordination)
+    max_radius: float = 20.0  # periodic images searched out to this distance, in Å
+    long_bond_cutoff: float = 8.0  # boolean edge feature "r > 8 Å" (longest ionic bond)
+    # Gaussian radial-basis expansions of the spherical displacement (r, θ, φ).
+    n_rbf_r: int = 40
+    r_min: float = 0.0
+    r_max: float = 10.0  # centres span [r_min, r_max]; longer bonds are flagged by the boolean
+    n_rbf_theta: int = 16  # θ ∈ [0, π]
+    n_rbf_phi: int = 16  # φ ∈ [-π, π]
+    n_rbf_angle: int = 40  # line-graph bond-angle cosine ∈ [-1, 1]
+    # Positional encodings: Laplacian eigenvectors + random-walk return probabilities.
+    lap_pe_dim: int = 8
+    rw_pe_dim: int = 8
+    pe_mode: PEMode = "laplacian+rw"  # "rw" is exactly supercell- and basis-invariant
+
+    @property
+    def edge_dim(self) -> int:
+        return self.n_rbf_r + self.n_rbf_theta + self.n_rbf_phi + 1
+
+    @property
+    def line_dim(self) -> int:
+        return self.n_rbf_angle
+
+    @property
+    def pe_dim(self) -> int:
+        # The feature width stays the same whatever pe_mode is, so a model can switch modes;
+        # disabled parts are zero.
+        return self.lap_pe_dim + self.rw_pe_dim
+
+
+@dataclass
+class ModelConfig:
+    """The CrysToGraph network (paper 2.3, Table A1)."""
+
+    hidden_dim: int = 256
+    num_heads: int = 8
+    head_dim: int = 32  # projected feature dimension per head (paper: 32 or 24)
+    n_etgc: int = 3  # eTGC blocks
+    n_gwt: int = 1  # GwT layers
+    n_ffnn: int = 1  # hidden layers of the output FFNN (Softplus)
+    ffn_mult: int = 2  # width of the FFN inside eTGC/GwT, as a multiple of hidden_dim
+    dropout: float = 0.0
+    layout: Layout = "stacked"
+    task: Task = "regression"
+    n_targets: int = 1
+    atom_embedding_path: str | None = None  # pretrained atom embeddings (.safetensors)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "ModelConfig":
+        """`paper` = Table A1; `small` = a CPU-sized model for minutes-long runs."""
+        if name == "paper":
+            base = cls()
+        elif name == "small":
+            base = cls(hidden_dim=64, num_heads=4, head_dim=16, n_etgc=2, n_gwt=1)
+        else:
+            raise ValueError(f"unknown preset {name!r}; choose 'small' or 'paper'")
+        return dataclasses.replace(base, **overrides)
+
+
+@dataclass
+class TrainConfig:
+    """The training loop (paper A.6-A.9)."""
+
+    lr: float = 1e-4
+    weight_decay: float = 0.0  # paper: 1e-2 if overfitting else 0.0
+    batch_size: int = 32
+    epochs: int = 300
+    max_minutes: float | None = None  # wall-clock budget for one fit (a fold / ensemble member)
+    patience: int = 50  # early stopping on validation MAE
+    val_fraction: float = 0.1
+    folds: int = 1  # >1: k-fold cross-validation
+    ensemble: int = 1  # models with different seeds; prediction = mean, uncertainty = std
+    seed: int = 0
+    num_workers: int = 0
+    accelerator: str = "auto"  # auto | cpu | gpu | mps
+    devices: int | str = 1
+    strategy: str = "auto"  # e.g. "ddp" for multi-process training
+    deterministic: bool = False
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a (nested) config dataclass, ignoring unknown keys with a clear error list."""
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+    kwargs = dict(data)
+    if cls is ModelConfig and isinstance(kwargs.get("graph"), dict):
+        kwargs["graph"] = from_dict(GraphConfig, kwargs["graph"])
+    return cls(**kwargs)
