@@ -11,7 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-PEMode = Literal["laplacian+rw", "rw", "none"]
+PEMode = Literal["laplacian+rw", "periodic_rw", "none"]
+LapPEForm = Literal["projector", "eigvec"]
 Layout = Literal["stacked", "gwt_first", "parallel", "no_gwt", "gwt_only", "no_line_graph"]
 Task = Literal["regression", "classification"]
 
@@ -35,7 +36,14 @@ class GraphConfig:
     # Positional encodings: Laplacian eigenvectors + random-walk return probabilities.
     lap_pe_dim: int = 8
     rw_pe_dim: int = 8
-    pe_mode: PEMode = "laplacian+rw"  # "rw" is exactly supercell- and basis-invariant
+    # "laplacian+rw": the paper's PE on the kNN graph of the cell (moves under supercell expansion);
+    # "periodic_rw": random-walk return probabilities on the infinite periodic graph (supercell-invariant,
+    # Laplacian part zero); "none": zeros.
+    pe_mode: PEMode = "laplacian+rw"
+    # "projector": per node, the diagonal of each eigenspace projector U U^T (sign- and basis-invariant form of
+    # the Laplacian eigenvectors, so symmetric crystals with degenerate eigenvalues are handled);
+    # "eigvec": raw eigenvectors with a canonical sign (the paper's literal form; not basis-invariant).
+    lap_pe_form: LapPEForm = "projector"
 
     @property
     def edge_dim(self) -> int:
