@@ -95,6 +95,8 @@ class TrainConfig:
     """The training loop (paper A.6-A.9)."""
 
     lr: float = 1e-4
+    optimizer: Literal["adamw", "sgd"] = "adamw"  # sgd (momentum 0.9) is for the CGCNN baseline
+    lr_schedule: Literal["cosine", "onecycle", "none"] = "onecycle"
     weight_decay: float = 0.0  # paper: 1e-2 if overfitting else 0.0
     batch_size: int = 32
     epochs: int = 300
