@@ -1,0 +1,150 @@
+"""Structures → graphs with targets, a content-addressed graph cache, and target normalisation.
+
+`build_graphs` turns `StructureRecord`s into `CrystalGraph`s carrying `y` [1, T] and `sample_id`.
+A failed build is a `Skipped` naming the record (nothing vanishes), or an error with `strict=True`.
+Graphs are cached on disk as plain tensor dicts (loaded with `weights_only=True`) keyed by a hash of
+the structure and the graph config, so a second run over the same data skips graph construction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from crystograph import __version__
+from crystograph.config import GraphConfig
+from crystograph.errors import InputError, Skipped
+
+if TYPE_CHECKING:
+    from crystograph.graphs import CrystalGraph
+    from crystograph.structures import StructureRecord
+
+_GRAPH_FIELDS = ("x", "z", "pos", "edge_index", "edge_vec", "edge_attr", "lg_edge_index", "lg_attr", "pe")
+
+
+def structure_key(structure, graph_config: GraphConfig) -> str:
+    """Hash of the lattice, species, fractional coordinates and the graph config."""
+    h = hashlib.sha1()
+    h.update(np.ascontiguousarray(structure.lattice.matrix, dtype=np.float64).round(8).tobytes())
+    h.update(np.asarray(structure.atomic_numbers, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(structure.frac_coords, dtype=np.float64).round(8).tobytes())
+    h.update(json.dumps(dataclasses.asdict(graph_config), sort_keys=True).encode())
+    h.update(__version__.encode())
+    return h.hexdigest()
+
+
+class GraphCache:
+    """One `.pt` file of tensors per graph under `root/<key[:2]>/<key>.pt`."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.pt"
+
+    def load(self, key: str) -> "CrystalGraph | None":
+        from crystograph.graphs import CrystalGraph
+
+        path = self._path(key)
+        if not path.exists():
+            return None
+        try:
+            tensors = torch.load(path, weights_only=True)
+        except Exception:  # a half-written or foreign file: rebuild it
+            return None
+        return CrystalGraph(**tensors)
+
+    def save(self, key: str, graph: "CrystalGraph") -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save({name: graph[name] for name in _GRAPH_FIELDS if name in graph}, tmp)
+        tmp.replace(path)  # atomic: a killed job never leaves a truncated cache entry
+
+
+def _target_tensor(record: "StructureRecord", targets: Sequence[str]) -> torch.Tensor:
+    values = []
+    for name in targets:
+        if name not in record.targets:
+            raise InputError(record.source, f"target {name!r} is missing")
+        value = float(record.targets[name])
+        if not math.isfinite(value):
+            raise InputError(record.source, f"target {name!r} is not a finite number ({value})")
+        values.append(value)
+    return torch.tensor([values], dtype=torch.float32)  # [1, T]
+
+
+def build_graphs(
+    records: Sequence["StructureRecord"],
+    graph_config: GraphConfig | None = None,
+    *,
+    targets: Sequence[str] | None = None,
+    cache_dir: Path | str | None = None,
+    progress: bool = True,
+    strict: bool = False,
+    description: str = "building graphs",
+) -> tuple[list["CrystalGraph"], list[Skipped]]:
+    """Build (or load from cache) one graph per record; failures are returned as `Skipped`."""
+    from crystograph.graphs import build_graph
+    from crystograph.progress import track
+
+    graph_config = graph_config or GraphConfig()
+    cache = GraphCache(Path(cache_dir)) if cache_dir is not None else None
+    graphs: list[CrystalGraph] = []
+    skipped: list[Skipped] = []
+    for record in track(records, description=description, enabled=progress):
+        try:
+            y = _target_tensor(record, targets) if targets else None
+            key = structure_key(record.structure, graph_config) if cache else ""
+            graph = cache.load(key) if cache else None
+            if graph is None:
+                graph = build_graph(record.structure, graph_config, source=record.source)
+                if cache:
+                    cache.save(key, graph)
+        except InputError as err:
+            if strict:
+                raise
+            skipped.append(Skipped(err.source, err.reason))
+            continue
+        except Exception as err:  # a bug or an odd structure: report it against the record, keep going
+            if strict:
+                raise InputError(record.source, f"graph construction failed: {err}") from err
+            skipped.append(Skipped(record.source, f"graph construction failed: {type(err).__name__}: {err}"))
+            continue
+        if y is not None:
+            graph.y = y
+        graph.sample_id = record.id
+        graphs.append(graph)
+    return graphs, skipped
+
+
+@dataclasses.dataclass
+class TargetScaler:
+    """Standardises regression targets: y' = (y - mean) / std, per target column."""
+
+    mean: list[float]
+    std: list[float]
+
+    @classmethod
+    def fit(cls, y: np.ndarray) -> "TargetScaler":
+        y = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        std = y.std(axis=0)
+        std[~(std > 1e-12)] = 1.0
+        return cls(mean=y.mean(axis=0).tolist(), std=std.tolist())
+
+    @classmethod
+    def identity(cls, n_targets: int) -> "TargetScaler":
+        return cls(mean=[0.0] * n_targets, std=[1.0] * n_targets)
+
+
+def stack_targets(graphs: Sequence["CrystalGraph"]) -> np.ndarray:
+    """Targets of a graph list as an array [N, T]."""
+    return torch.cat([g.y for g in graphs], dim=0).numpy()

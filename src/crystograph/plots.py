@@ -1,0 +1,52 @@
+"""Plots that say more than a table: learning curves and parity plots (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def learning_curve(metrics, out_png: Path) -> Path:
+    """Train loss and validation MAE per epoch from Lightning's CSV log (a pandas DataFrame)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for column, label in (("train_loss", "train L1 (standardised)"), ("val_mae", "validation MAE")):
+        if column in metrics:
+            series = metrics[["epoch", column]].dropna()
+            if len(series):
+                ax.plot(series["epoch"], series[column], label=label)
+    ax.set_xlabel("epoch")
+    ax.set_yscale("log")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return out_png
+
+
+def parity_plot(y_true, y_pred, out_png: Path, *, title: str = "", unit: str = "", baseline_mae: float | None = None) -> Path:
+    """Predicted vs true with the MAE (and the mean-predictor MAE when given) in the legend."""
+    y_true = np.asarray(y_true, dtype=float).ravel()
+    y_pred = np.asarray(y_pred, dtype=float).ravel()
+    mae = float(np.mean(np.abs(y_true - y_pred)))
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(y_true, y_pred, s=8, alpha=0.5, label=f"MAE {mae:.4g} {unit}".strip())
+    lo = float(min(y_true.min(), y_pred.min()))
+    hi = float(max(y_true.max(), y_pred.max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+    if baseline_mae is not None:
+        ax.plot([], [], " ", label=f"mean predictor MAE {baseline_mae:.4g} {unit}".strip())
+    ax.set_xlabel(f"true {unit}".strip())
+    ax.set_ylabel(f"predicted {unit}".strip())
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    ax.set_aspect("equal", adjustable="datalim")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return Path(out_png)

@@ -1,0 +1,173 @@
+"""Fit one network on graphs with Lightning; predict; fit-then-predict for benchmarks.
+
+`fit` writes into `out_dir`: `checkpoints/{best,last}.ckpt` (resumable: a rerun continues from
+`last.ckpt`), `metrics.csv` (CSV log), `learning_curve.png`, and `fit.json` (best validation MAE,
+epochs, wall time).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch_geometric.loader import DataLoader
+
+from crystograph.config import TrainConfig
+from crystograph.data import TargetScaler, stack_targets, train_val_split
+from crystograph.device import lightning_accelerator, resolve_device
+from crystograph.train.module import PropertyModule
+
+for _name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
+warnings.filterwarnings("ignore", message=".*number of training batches.*smaller than the logging interval.*")
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+@dataclass
+class FitResult:
+    out_dir: Path
+    best_checkpoint: Path
+    val_mae: float
+    epochs: int
+    wall_s: float
+    module: PropertyModule
+
+
+def _loader(graphs, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+    # BatchNorm cannot train on a batch of one graph with one node; drop a lone last sample.
+    drop_last = shuffle and len(graphs) > batch_size and len(graphs) % batch_size == 1
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(list(graphs), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
+                      generator=generator)
+
+
+def _plot_learning_curve(metrics_csv: Path, out_png: Path) -> None:
+    import pandas as pd
+
+    from crystograph.plots import learning_curve
+
+    if metrics_csv.exists():
+        learning_curve(pd.read_csv(metrics_csv), out_png)
+
+
+def fit(
+    model: nn.Module,
+    train_graphs: Sequence,
+    val_graphs: Sequence,
+    train_config: TrainConfig,
+    out_dir: Path | str,
+    *,
+    task: str = "regression",
+    resume: bool = True,
+    progress: bool = True,
+    seed: int | None = None,
+) -> FitResult:
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seed = train_config.seed if seed is None else seed
+    pl.seed_everything(seed, workers=True, verbose=False)
+
+    if len(train_graphs) == 0:
+        raise ValueError("no training graphs")
+    y_train = stack_targets(train_graphs)
+    scaler = TargetScaler.fit(y_train) if task == "regression" else TargetScaler.identity(y_train.shape[1])
+    steps_per_epoch = max(1, math.ceil(len(train_graphs) / train_config.batch_size))
+    module = PropertyModule(model, train_config, task=task, y_mean=scaler.mean, y_std=scaler.std,
+                            total_steps=steps_per_epoch * train_config.epochs)
+
+    has_val = len(val_graphs) > 0
+    monitor = "val_mae" if has_val else "train_loss"
+    ckpt_dir = out_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_last=True,
+                                 enable_version_counter=False)
+    callbacks = [checkpoint]
+    if has_val and train_config.patience > 0:
+        callbacks.append(EarlyStopping(monitor=monitor, mode="min", patience=train_config.patience))
+    trainer = pl.Trainer(
+        max_epochs=train_config.epochs,
+        max_time=timedelta(minutes=train_config.max_minutes) if train_config.max_minutes else None,
+        accelerator=lightning_accelerator(train_config.accelerator),
+        devices=train_config.devices,
+        strategy=train_config.strategy,
+        callbacks=callbacks,
+        logger=CSVLogger(save_dir=out_dir, name="", version=""),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        deterministic=train_config.deterministic,
+        log_every_n_steps=max(1, min(50, steps_per_epoch)),
+        num_sanity_val_steps=0,
+    )
+    last = ckpt_dir / "last.ckpt"
+    started = time.monotonic()
+    trainer.fit(
+        module,
+        train_dataloaders=_loader(train_graphs, train_config.batch_size, shuffle=True, seed=seed),
+        val_dataloaders=_loader(val_graphs, train_config.batch_size, shuffle=False) if has_val else None,
+        ckpt_path=last if resume and last.exists() else None,
+        weights_only=True,
+    )
+    wall_s = time.monotonic() - started
+
+    best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+    if trainer.is_global_zero:
+        from crystograph.train.export import load_lightning_state
+
+        module.load_state_dict(load_lightning_state(best_path))
+    best = checkpoint.best_model_score
+    val_mae = float(best) if best is not None else float("nan")
+    result = FitResult(out_dir, best_path, val_mae, int(trainer.current_epoch), wall_s, module)
+    if trainer.is_global_zero:
+        (out_dir / "fit.json").write_text(json.dumps(
+            {"best_" + monitor: val_mae, "epochs": result.epochs, "wall_s": wall_s, "seed": seed,
+             "n_train": len(train_graphs), "n_val": len(val_graphs)}, indent=2))
+        _plot_learning_curve(out_dir / "metrics.csv", out_dir / "learning_curve.png")
+    return result
+
+
+@torch.no_grad()
+def predict(model: nn.Module, graphs: Sequence, batch_size: int = 64, device: str | None = "auto") -> np.ndarray:
+    """Predictions [N, T] in target units (probabilities for classification) for a `PropertyModule`
+    or any network with `forward(batch) -> [B, T]`."""
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    task = getattr(model, "task", "regression")
+    outputs = []
+    for batch in _loader(graphs, batch_size, shuffle=False):
+        out = model(batch.to(dev))
+        outputs.append(torch.sigmoid(out) if task == "classification" else out)
+    if not outputs:
+        return np.zeros((0, 1), dtype=np.float32)
+    return torch.cat(outputs).float().cpu().numpy()
+
+
+def fit_predict(
+    model_factory: Callable[[], nn.Module],
+    train_graphs: Sequence,
+    test_graphs: Sequence,
+    train_config: TrainConfig,
+    out_dir: Path | str,
+    task: str = "regression",
+    *,
+    progress: bool = True,
+) -> np.ndarray:
+    """Hold out `val_fraction` of the training graphs for early stopping, fit, predict the test graphs."""
+    tr, va = train_val_split(len(train_graphs), train_config.val_fraction, seed=train_config.seed)
+    result = fit(model_factory(), [train_graphs[i] for i in tr], [train_graphs[i] for i in va], train_config,
+                 out_dir, task=task, progress=progress)
+    return predict(result.module, test_graphs, batch_size=max(64, train_config.batch_size))
