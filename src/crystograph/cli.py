@@ -1,0 +1,253 @@
+"""Command line: `crystograph graph | train | predict | bench | pretrain | demo`.
+
+Every command takes `--config FILE.yaml` whose keys are the command's option names (with `-` or
+`_`); flags given on the command line override it. User errors print one line naming the input
+and the reason (no traceback) and exit with code 2; batch commands report what they skipped and
+exit 1 under `--strict` if anything was.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from crystograph.errors import CrystographError, Skipped
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="CrysToGraph: transformer graph networks for crystal properties.")
+console = Console(stderr=True)
+out = Console()
+
+
+def _load_config(ctx: typer.Context, _param, value: Optional[Path]):
+    """Eager `--config`: its keys become the defaults of the other options (flags still win)."""
+    if value is None:
+        return value
+    try:
+        data = yaml.safe_load(Path(value).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise typer.BadParameter(f"{value}: cannot read YAML ({err})") from err
+    if not isinstance(data, dict):
+        raise typer.BadParameter(f"{value}: expected a mapping of option names to values")
+    flat: dict = {}
+    for key, val in data.items():
+        if isinstance(val, dict) and key in ("model", "train", "run", "graph"):
+            flat.update({k.replace("-", "_"): v for k, v in val.items()})
+        else:
+            flat[key.replace("-", "_")] = val
+    known = {p.name for p in ctx.command.params}
+    ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in flat.items() if k in known}}
+    return value
+
+
+ConfigOption = typer.Option(None, "--config", help="YAML file setting any option (flags override it).",
+                            is_eager=True, callback=_load_config, exists=True, dir_okay=False)
+
+
+def user_errors(func):
+    """Print CrystographError as one line and exit 2 instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except CrystographError as err:
+            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            raise typer.Exit(code=2) from None
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            raise typer.Exit(code=2) from None
+        except ValueError as err:
+            console.print(f"[bold red]error:[/] {err}", highlight=False)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def report_skipped(skipped: list[Skipped], total: int, what: str = "inputs") -> None:
+    """Say what was skipped and why, so that nothing vanishes silently."""
+    if not skipped:
+        console.print(f"[green]{total} {what}, none skipped[/]")
+        return
+    console.print(f"[yellow]skipped {len(skipped)} of {total} {what}:[/]")
+    for item in skipped[:20]:
+        console.print(f"  [yellow]-[/] {item}", highlight=False)
+    if len(skipped) > 20:
+        console.print(f"  … and {len(skipped) - 20} more")
+    reasons: dict[str, int] = {}
+    for item in skipped:
+        reasons[item.reason.split(":")[0][:60]] = reasons.get(item.reason.split(":")[0][:60], 0) + 1
+    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        console.print(f"  {count:>5} × {reason}", highlight=False)
+
+
+def _strict_exit(skipped: list[Skipped], strict: bool) -> None:
+    if strict and skipped:
+        console.print(f"[bold red]--strict: {len(skipped)} input(s) failed[/]")
+        raise typer.Exit(code=1)
+
+
+def _read(paths: list[Path], fmt: Optional[str], targets: Optional[list[str]], id_column: Optional[str],
+          cif_column: str, strict: bool):
+    from crystograph.structures import read_structures
+
+    result = read_structures([str(p) for p in paths], fmt=fmt, target=targets or None, id_column=id_column,
+                             cif_column=cif_column, strict=strict, progress=True)
+    return result.records, list(result.skipped)
+
+
+# ----------------------------------------------------------------------------------------------- graph
+@app.command()
+@user_errors
+def graph(
+    paths: list[Path] = typer.Argument(..., help="Structure files, folders or tables."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Input format (default: from the file name)."),
+    cif_column: str = typer.Option("cif", help="CIF column of CSV inputs."),
+    id_column: Optional[str] = typer.Option(None, help="Id column of tabular inputs."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per structure on stdout."),
+    strict: bool = typer.Option(False, help="Stop at the first bad input (exit 1)."),
+    config: Optional[Path] = ConfigOption,
+):
+    """Build CrysToGraph graphs and print atoms, edges, line edges, neighbour distances, build time."""
+    from crystograph.config import GraphConfig
+    from crystograph.graphs import build_graph, graph_summary
+
+    records, skipped = _read(paths, fmt, None, id_column, cif_column, strict)
+    cfg = GraphConfig()
+    rows = []
+    for record in records:
+        started = time.perf_counter()
+        try:
+            g = build_graph(record.structure, cfg, source=record.source)
+        except CrystographError as err:
+            if strict:
+                raise
+            skipped.append(Skipped(getattr(err, "source", record.source), getattr(err, "reason", str(err))))
+            continue
+        row = {"id": record.id, "source": record.source, **graph_summary(g),
+               "build_ms": 1000 * (time.perf_counter() - started)}
+        rows.append(row)
+        if as_json:
+            out.print_json(json.dumps(row))
+    if not as_json and rows:
+        table = Table(title="crystal graphs")
+        for key in rows[0]:
+            table.add_column(key, overflow="fold")
+        for row in rows:
+            table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()])
+        out.print(table)
+    report_skipped(skipped, len(rows) + len(skipped), "structures")
+    _strict_exit(skipped, strict)
+
+
+# ----------------------------------------------------------------------------------------------- train
+@app.command()
+@user_errors
+def train(
+    data: list[Path] = typer.Argument(..., help="Training data: CSV with a CIF column, CGCNN folder, ASE db, …"),
+    target: list[str] = typer.Option(..., "--target", help="Target column(s)."),
+    out_dir: Path = typer.Option(..., "--out", help="Run directory (checkpoints, config, predictions)."),
+    folds: int = typer.Option(1, help="k-fold cross-validation (1 = one held-out test split)."),
+    preset: str = typer.Option("small", help="Model size: small (CPU) | paper (Table A1)."),
+    layout: str = typer.Option("stacked", help="stacked | gwt_first | parallel | no_gwt | gwt_only | no_line_graph"),
+    task: str = typer.Option("regression", help="regression | classification"),
+    ensemble: int = typer.Option(1, help="Models per fold with different seeds (mean ± std)."),
+    epochs: int = typer.Option(300, help="Maximum epochs."),
+    max_minutes: Optional[float] = typer.Option(None, help="Wall-clock budget per fitted model."),
+    batch_size: int = typer.Option(32),
+    lr: float = typer.Option(1e-4, help="AdamW learning rate (paper: 1e-4)."),
+    weight_decay: float = typer.Option(0.0),
+    patience: int = typer.Option(50, help="Early-stopping patience (epochs)."),
+    seed: int = typer.Option(0),
+    pe_mode: str = typer.Option("laplacian+rw", help="laplacian+rw (paper) | periodic_rw (supercell-invariant) | none"),
+    atom_embeddings: Optional[Path] = typer.Option(None, help="Pretrained atom embeddings (.safetensors)."),
+    device: str = typer.Option("auto", help="auto | cpu | gpu | mps"),
+    devices: int = typer.Option(1, help="Processes/GPUs (Lightning DDP when > 1)."),
+    strategy: str = typer.Option("auto", help="Lightning strategy, e.g. ddp."),
+    deterministic: bool = typer.Option(False, help="Deterministic algorithms (reproducible CPU runs)."),
+    fmt: Optional[str] = typer.Option(None, "--format"),
+    cif_column: str = typer.Option("cif"),
+    id_column: Optional[str] = typer.Option(None),
+    strict: bool = typer.Option(False, help="Stop at the first bad input."),
+    progress: bool = typer.Option(True, help="Progress bars."),
+    config: Optional[Path] = ConfigOption,
+):
+    """Train CrysToGraph on structures with a target property (holdout or k-fold CV, ensembles)."""
+    import dataclasses
+
+    from crystograph.config import GraphConfig, ModelConfig, TrainConfig
+    from crystograph.data import build_graphs
+    from crystograph.data.coremof import default_cache_dir
+    from crystograph.train.run import RunOptions, train_run
+
+    records, skipped = _read(data, fmt, target, id_column, cif_column, strict)
+    graph_cfg = GraphConfig(pe_mode=pe_mode)
+    model_cfg = ModelConfig.preset(preset, layout=layout, task=task, n_targets=len(target), graph=graph_cfg,
+                                   atom_embedding_path=str(atom_embeddings) if atom_embeddings else None)
+    train_cfg = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
+                            max_minutes=max_minutes, patience=patience, folds=folds, ensemble=ensemble, seed=seed,
+                            accelerator=device, devices=devices, strategy=strategy, deterministic=deterministic)
+    graphs, graph_skipped = build_graphs(records, graph_cfg, targets=target, cache_dir=default_cache_dir() / "graphs",
+                                         progress=progress, strict=strict)
+    skipped += graph_skipped
+    report_skipped(skipped, len(graphs) + len(skipped), "structures")
+    _strict_exit(skipped, strict)
+    if len(graphs) < 3:
+        raise CrystographError(f"only {len(graphs)} usable structures: too few to train")
+    options = RunOptions(data=[str(p) for p in data], targets=list(target))
+    result = train_run(graphs, out_dir, model_cfg, dataclasses.replace(train_cfg), options, progress=progress)
+    table = Table(title=f"{', '.join(target)} — {'%d-fold CV' % folds if folds > 1 else 'held-out test'}")
+    for col in ("fold", "MAE", "mean-predictor MAE"):
+        table.add_column(col)
+    for i, (mae, dummy) in enumerate(zip(result.fold_mae, result.dummy_mae)):
+        table.add_row(str(i), f"{mae:.4g}", f"{dummy:.4g}")
+    table.add_row("mean", f"{result.mean_mae:.4g}", f"{result.mean_dummy_mae:.4g}")
+    out.print(table)
+    out.print(f"wall time {result.wall_s:.0f} s; run directory {out_dir} (parity.png, predictions.csv, config.yaml)")
+
+
+# ----------------------------------------------------------------------------------------------- predict
+@app.command()
+@user_errors
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run directory written by `crystograph train`."),
+    structures: list[Path] = typer.Argument(..., help="Structure files, folders or tables."),
+    out_csv: Path = typer.Option(..., "--out", help="Predictions CSV (id, mean, std per target)."),
+    batch_size: int = typer.Option(64),
+    device: str = typer.Option("auto"),
+    fmt: Optional[str] = typer.Option(None, "--format"),
+    cif_column: str = typer.Option("cif"),
+    id_column: Optional[str] = typer.Option(None),
+    strict: bool = typer.Option(False, help="Stop at the first bad input."),
+    config: Optional[Path] = ConfigOption,
+):
+    """Predict with a trained run (ensemble mean and std per structure)."""
+    from crystograph.api import load_model
+
+    model = load_model(run_dir, device=device)
+    records, skipped = _read(structures, fmt, None, id_column, cif_column, strict)
+    frame = model.predict_structures([r.structure for r in records], batch_size=batch_size,
+                                     ids=[r.id for r in records], progress=True)
+    skipped += frame.attrs.pop("skipped", [])
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out_csv, index=False)
+    out.print(f"wrote {len(frame)} predictions ({len(model)} model(s)) to {out_csv}")
+    report_skipped(skipped, len(frame) + len(skipped), "structures")
+    _strict_exit(skipped, strict)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

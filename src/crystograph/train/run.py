@@ -1,0 +1,154 @@
+"""A training run: holdout or k-fold cross-validation, each fold an ensemble of seeds.
+
+Layout of a run directory::
+
+    RUN/config.yaml                 resolved model + train + run options (every flag)
+    RUN/fold_<f>/member_<m>/        one fitted network: checkpoints/, metrics.csv,
+                                    learning_curve.png, model.safetensors + model.json
+    RUN/fold_<f>/test_predictions.csv
+    RUN/predictions.csv             id, target, prediction (ensemble mean), std, fold
+    RUN/parity.png, RUN/summary.json
+
+A holdout run is "fold_0" with a seeded test split. A finished member (its model.json exists) is
+never refitted, and an unfinished one resumes from its `last.ckpt`: a killed run picks up where it
+stopped. `load_model(RUN)` uses every member of every fold as one ensemble.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from crystograph.config import ModelConfig, TrainConfig, to_dict
+from crystograph.data import kfold_indices, stack_targets, train_val_split
+from crystograph.train.export import MANIFEST, save_model
+from crystograph.train.fit import fit, predict
+
+
+@dataclass
+class RunOptions:
+    """What a run trains on; saved in config.yaml beside the model and train configs."""
+
+    data: list[str] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)
+    test_fraction: float = 0.1  # holdout runs only (folds == 1)
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    fold_mae: list[float]
+    dummy_mae: list[float]
+    wall_s: float
+    n_graphs: int
+
+    @property
+    def mean_mae(self) -> float:
+        return float(np.mean(self.fold_mae))
+
+    @property
+    def mean_dummy_mae(self) -> float:
+        return float(np.mean(self.dummy_mae))
+
+
+def write_config(out_dir: Path, model_config: ModelConfig, train_config: TrainConfig, options: RunOptions) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "config.yaml"
+    path.write_text(yaml.safe_dump(
+        {"model": to_dict(model_config), "train": to_dict(train_config), "run": dataclasses.asdict(options)},
+        sort_keys=False))
+    return path
+
+
+def _splits(n: int, train_config: TrainConfig, options: RunOptions) -> list[tuple[np.ndarray, np.ndarray]]:
+    if train_config.folds > 1:
+        return kfold_indices(n, train_config.folds, seed=train_config.seed)
+    train_idx, test_idx = train_val_split(n, options.test_fraction, seed=train_config.seed)
+    return [(train_idx, test_idx)]
+
+
+def _fit_member(graphs, train_idx, member_dir: Path, model_config: ModelConfig, train_config: TrainConfig,
+                options: RunOptions, seed: int, progress: bool):
+    """Fit (or resume, or reuse) one ensemble member; returns the network in eval mode."""
+    from crystograph.nn import CrysToGraph
+    from crystograph.train.export import load_model_dir
+
+    if (member_dir / MANIFEST).exists():
+        model, _ = load_model_dir(member_dir)
+        return model, None
+    tr, va = train_val_split(len(train_idx), train_config.val_fraction, seed=seed)
+    result = fit(CrysToGraph(model_config), [graphs[train_idx[i]] for i in tr], [graphs[train_idx[i]] for i in va],
+                 train_config, member_dir, task=model_config.task, seed=seed, progress=progress)
+    module = result.module
+    save_model(member_dir, module.model, model_config, task=model_config.task, targets=options.targets,
+               y_mean=module.y_mean.tolist(), y_std=module.y_std.tolist(),
+               extra={"best_val_mae": result.val_mae, "epochs": result.epochs, "seed": seed})
+    return module, result
+
+
+def _to_units(model, raw: np.ndarray, member_dir: Path) -> np.ndarray:
+    """A freshly loaded network predicts standardised targets; a PropertyModule already de-standardises."""
+    if hasattr(model, "y_mean"):
+        return raw
+    manifest = json.loads((member_dir / MANIFEST).read_text())
+    if manifest["task"] == "classification":
+        return 1.0 / (1.0 + np.exp(-raw))
+    return raw * np.asarray(manifest["y_std"]) + np.asarray(manifest["y_mean"])
+
+
+def train_run(graphs: Sequence, out_dir: Path | str, model_config: ModelConfig, train_config: TrainConfig,
+              options: RunOptions, *, progress: bool = True) -> RunResult:
+    """Cross-validate (folds > 1) or hold out a test split, with `ensemble` seeds per fold."""
+    import pandas as pd
+
+    from crystograph.plots import parity_plot
+
+    out_dir = Path(out_dir)
+    write_config(out_dir, model_config, train_config, options)
+    y = stack_targets(graphs)  # [N, T]
+    ids = [str(getattr(g, "sample_id", i)) for i, g in enumerate(graphs)]
+    started = time.monotonic()
+    fold_mae, dummy_mae, frames = [], [], []
+    for fold, (train_idx, test_idx) in enumerate(_splits(len(graphs), train_config, options)):
+        fold_dir = out_dir / f"fold_{fold}"
+        member_preds = []
+        for member in range(train_config.ensemble):
+            member_dir = fold_dir / f"member_{member}"
+            seed = train_config.seed + 1000 * fold + member
+            model, _ = _fit_member(graphs, train_idx, member_dir, model_config, train_config, options, seed, progress)
+            raw = predict(model, [graphs[i] for i in test_idx], batch_size=max(64, train_config.batch_size))
+            member_preds.append(_to_units(model, raw, member_dir))
+        preds = np.stack(member_preds)  # [M, n_test, T]
+        mean, std = preds.mean(axis=0), preds.std(axis=0)
+        y_test = y[test_idx]
+        fold_mae.append(float(np.abs(mean - y_test).mean()))
+        dummy_mae.append(float(np.abs(y[train_idx].mean(axis=0) - y_test).mean()))
+        frame = pd.DataFrame({"id": [ids[i] for i in test_idx], "fold": fold})
+        for t, name in enumerate(options.targets or ["target"]):
+            frame[name] = y_test[:, t]
+            frame[f"{name}_pred"] = mean[:, t]
+            frame[f"{name}_std"] = std[:, t]
+        frame.to_csv(fold_dir / "test_predictions.csv", index=False)
+        frames.append(frame)
+    wall_s = time.monotonic() - started
+    table = pd.concat(frames, ignore_index=True)
+    table.to_csv(out_dir / "predictions.csv", index=False)
+    name = (options.targets or ["target"])[0]
+    parity_plot(table[name], table[f"{name}_pred"], out_dir / "parity.png", title=f"{name}: held-out predictions",
+                baseline_mae=float(np.mean(dummy_mae)))
+    result = RunResult(out_dir, fold_mae, dummy_mae, wall_s, len(graphs))
+    (out_dir / "summary.json").write_text(json.dumps({
+        "targets": options.targets, "n_graphs": len(graphs), "folds": train_config.folds,
+        "ensemble": train_config.ensemble, "fold_mae": fold_mae, "mean_mae": result.mean_mae,
+        "dummy_fold_mae": dummy_mae, "mean_dummy_mae": result.mean_dummy_mae,
+        "ratio_to_dummy": result.mean_mae / result.mean_dummy_mae if result.mean_dummy_mae else None,
+        "wall_s": wall_s,
+    }, indent=2))
+    return result
