@@ -1,0 +1,189 @@
+"""Edge-engaged transformer graph convolution (eTGC), paper section 2.3.1, eqs. 2-9.
+
+One eTGC layer updates node features :math:`x` and edge features :math:`e` of a graph whose
+``edge_index`` has row 0 = neighbour :math:`j` (source) and row 1 = centre :math:`i` (target).
+For every head :math:`h` (head width :math:`d`):
+
+.. math::
+    q = W_q x,\\quad k = W_k x,\\quad v = W_v x,\\quad e' = W_e e \\qquad (2)
+
+    k_{ji} = W_{ke}(k_i \\,\\|\\, k_j \\,\\|\\, e'_{ji}),\\quad
+    v_{ji} = W_{ve}(v_i \\,\\|\\, v_j \\,\\|\\, e'_{ji}) \\qquad (3)
+
+    \\alpha_{ji} = \\operatorname{softmax}_{j \\in \\mathcal{N}(i)}
+        \\Big(\\frac{q_i^\\top k_{ji}}{\\sqrt{d}}\\Big) \\qquad (4)
+
+    h_{x,i} = \\sum_{j \\in \\mathcal{N}(i)} \\alpha_{ji} v_{ji},\\quad h_{e,ji} = \\alpha_{ji} e'_{ji} \\qquad (5)
+
+The heads are concatenated, then
+
+.. math::
+    \\hat x = x + \\mathrm{LN}(W_{on} h_x),\\quad \\hat e = e + \\mathrm{LN}(W_{oe} h_e) \\qquad (6, 7)
+
+    x' = \\hat x + \\mathrm{BN}(W_{x2}\\,\\mathrm{GELU}(W_{x1}\\hat x)),\\quad
+    e' = \\hat e + \\mathrm{BN}(W_{e2}\\,\\mathrm{GELU}(W_{e1}\\hat e)) \\qquad (8, 9)
+
+:math:`W_{ke}` and :math:`W_{ve}` have their own weights per head (``[3d] -> [d]``). Because they are
+linear, :math:`W(a_i \\| b_j \\| c_{ji}) = A a_i + B b_j + C c_{ji} + b`, so the node parts are
+projected once per node and gathered, instead of materialising ``[E, heads, 3d]``.
+
+An :class:`ETGCBlock` (paper Fig. 1) runs a line-graph eTGC first (its nodes are the direct edges
+:math:`e`, its edges the line features :math:`t`, index ``lg_edge_index``), then a direct eTGC.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.utils import scatter, softmax
+
+from crystograph.nn.ffn import FeedForward
+
+
+class PairProjection(nn.Module):
+    """Per-head :math:`W(a_i \\| b_j \\| c_{ji}) + b` for every edge ``j -> i`` (eq. 3).
+
+    ``weight`` is ``[3, heads, d, d]`` (centre, neighbour, edge parts), ``bias`` is ``[heads, d]``;
+    initialised like ``nn.Linear(3d, d)`` for each head.
+    """
+
+    def __init__(self, num_heads: int, head_dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(3, num_heads, head_dim, head_dim))
+        self.bias = nn.Parameter(torch.empty(num_heads, head_dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(3 * self.weight.size(-2))
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, node: Tensor, edge: Tensor, src: Tensor, dst: Tensor) -> Tensor:
+        centre = torch.einsum("nhd,hdf->nhf", node, self.weight[0])  # [N, heads, d]
+        neighbour = torch.einsum("nhd,hdf->nhf", node, self.weight[1])  # [N, heads, d]
+        on_edge = torch.einsum("ehd,hdf->ehf", edge, self.weight[2])  # [E, heads, d]
+        return centre[dst] + neighbour[src] + on_edge + self.bias  # [E, heads, d]
+
+
+class ETGC(nn.Module):
+    """One eTGC layer (eqs. 2-9): ``forward(x [N, h], edge_index [2, E], e [E, h]) -> (x', e')``.
+
+    Args:
+        hidden_dim: width ``h`` of node and edge features (in and out).
+        num_heads, head_dim: attention heads and the projected width ``d`` of each.
+        ffn_mult: FFN hidden width as a multiple of ``hidden_dim``.
+        dropout: on attention weights and inside the FFNs.
+        update_edges: when False the edge output (eqs. 5b, 7, 9) is not computed and ``e`` is
+            returned unchanged, so a layer whose edge output nobody reads holds no unused weights.
+    """
+
+    def __init__(
+        self,
+        hidden_dim: int,
+        num_heads: int,
+        head_dim: int,
+        ffn_mult: int = 2,
+        dropout: float = 0.0,
+        update_edges: bool = True,
+    ):
+        super().__init__()
+        self.hidden_dim, self.num_heads, self.head_dim = hidden_dim, num_heads, head_dim
+        self.update_edges = update_edges
+        inner = num_heads * head_dim
+        self.lin_q = nn.Linear(hidden_dim, inner)  # W_q
+        self.lin_k = nn.Linear(hidden_dim, inner)  # W_k
+        self.lin_v = nn.Linear(hidden_dim, inner)  # W_v
+        self.lin_e = nn.Linear(hidden_dim, inner)  # W_e
+        self.key_edge = PairProjection(num_heads, head_dim)  # W_ke
+        self.value_edge = PairProjection(num_heads, head_dim)  # W_ve
+        self.attn_dropout = nn.Dropout(dropout)
+        self.out_x = nn.Linear(inner, hidden_dim)  # W_on
+        self.norm_x = nn.LayerNorm(hidden_dim)
+        self.ffn_x = FeedForward(hidden_dim, ffn_mult, norm="batch", dropout=dropout)
+        if update_edges:
+            self.out_e = nn.Linear(inner, hidden_dim)  # W_oe
+            self.norm_e = nn.LayerNorm(hidden_dim)
+            self.ffn_e = FeedForward(hidden_dim, ffn_mult, norm="batch", dropout=dropout)
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, e: Tensor, return_attention: bool = False
+    ) -> tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]:
+        """Returns ``(x', e')``, plus the attention weights ``[E, heads]`` if ``return_attention``."""
+        n, heads, d = x.size(0), self.num_heads, self.head_dim
+        src, dst = edge_index[0], edge_index[1]  # neighbour j, centre i
+        q = self.lin_q(x).view(n, heads, d)  # [N, heads, d]
+        k = self.lin_k(x).view(n, heads, d)  # [N, heads, d]
+        v = self.lin_v(x).view(n, heads, d)  # [N, heads, d]
+        e_proj = self.lin_e(e).view(-1, heads, d)  # [E, heads, d]  (e')
+
+        k_edge = self.key_edge(k, e_proj, src, dst)  # [E, heads, d]  (k_ji)
+        v_edge = self.value_edge(v, e_proj, src, dst)  # [E, heads, d]  (v_ji)
+        score = (q[dst] * k_edge).sum(-1) / math.sqrt(d)  # [E, heads]
+        attn = softmax(score, dst, num_nodes=n)  # [E, heads], sums to 1 over each centre's edges
+        attn_d = self.attn_dropout(attn)
+
+        h_x = scatter(attn_d.unsqueeze(-1) * v_edge, dst, dim=0, dim_size=n, reduce="sum")  # [N, heads, d]
+        x_hat = x + self.norm_x(self.out_x(h_x.reshape(n, heads * d)))  # [N, h]  (eq. 6)
+        x_out = x_hat + self.ffn_x(x_hat)  # [N, h]  (eq. 8)
+
+        e_out = e
+        if self.update_edges:
+            h_e = (attn_d.unsqueeze(-1) * e_proj).reshape(-1, heads * d)  # [E, heads * d]
+            e_hat = e + self.norm_e(self.out_e(h_e))  # [E, h]  (eq. 7)
+            e_out = e_hat + self.ffn_e(e_hat)  # [E, h]  (eq. 9)
+        if return_attention:
+            return x_out, e_out, attn
+        return x_out, e_out
+
+    def extra_repr(self) -> str:
+        return (
+            f"hidden_dim={self.hidden_dim}, heads={self.num_heads}, head_dim={self.head_dim}, "
+            f"update_edges={self.update_edges}"
+        )
+
+
+class ETGCBlock(nn.Module):
+    """Line-graph eTGC (updates ``e`` and ``t``) followed by a direct eTGC (updates ``x`` and ``e``).
+
+    ``use_line_graph=False`` (the ``no_line_graph`` ablation) keeps only the direct layer; ``t`` and
+    ``lg_edge_index`` are then ignored. ``update_line_edges`` / ``update_edges`` switch off the
+    ``t`` / ``e`` outputs of the last block when no later layer reads them (see :class:`ETGC`).
+    """
+
+    def __init__(
+        self,
+        hidden_dim: int,
+        num_heads: int,
+        head_dim: int,
+        ffn_mult: int = 2,
+        dropout: float = 0.0,
+        use_line_graph: bool = True,
+        update_line_edges: bool = True,
+        update_edges: bool = True,
+    ):
+        super().__init__()
+        self.use_line_graph = use_line_graph
+        self.line = (
+            ETGC(hidden_dim, num_heads, head_dim, ffn_mult, dropout, update_edges=update_line_edges)
+            if use_line_graph
+            else None
+        )
+        self.direct = ETGC(hidden_dim, num_heads, head_dim, ffn_mult, dropout, update_edges=update_edges)
+
+    def forward(
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        e: Tensor,
+        lg_edge_index: Tensor | None = None,
+        t: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``x [N, h]``, ``e [E, h]``, ``t [L, h]`` -> updated ``(x, e, t)``."""
+        if self.line is not None:
+            if lg_edge_index is None or t is None:
+                raise ValueError("ETGCBlock with use_line_graph=True needs lg_edge_index and t")
+            e, t = self.line(e, lg_edge_index, t)  # nodes = direct edges, edges = line features
+        x, e = self.direct(x, edge_index, e)
+        return x, e, t

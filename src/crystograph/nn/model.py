@@ -1,0 +1,203 @@
+"""The CrysToGraph network (paper eq. 1, Fig. 1, Fig. 11): embeddings, eTGC blocks, GwT layers, readout.
+
+.. math::
+    \\mathrm{CrysToGraph}(\\mathcal{G}, L(\\mathcal{G})) =
+    \\mathrm{FFNN}\\big(\\mathrm{GwT}_{\\times N}(\\mathrm{eTGC}_{\\times N}(\\mathcal{G}, L(\\mathcal{G})))\\big) \\qquad (1)
+
+Inputs are the graph fields of ``docs/DESIGN.md`` (``x, z, edge_index, edge_attr, lg_edge_index,
+lg_attr, pe, batch``). Embeddings: ``x ‖ E_pre[z]`` (the optional pretrained per-element table of
+paper A.1, frozen) ``-> Linear -> h``; ``edge_attr -> Linear -> h``; ``lg_attr -> Linear -> h``.
+
+Layouts (``ModelConfig.layout``):
+
+* ``stacked`` (paper default): ``n_etgc`` eTGC blocks, then ``n_gwt`` GwT layers on the eTGC output
+  (nodes and updated edges).
+* ``gwt_first``: GwT layers on the embedded graph, then the eTGC blocks.
+* ``parallel``: an eTGC branch and a GwT branch from the same embedded graph; node features are
+  concatenated and mixed by ``Linear(2h, h)`` before pooling (Fig. 11).
+* ``no_gwt``: eTGC blocks only. ``gwt_only``: GwT layers only (with the embedded edge term of eq. 11).
+* ``no_line_graph``: ``stacked`` without the line-graph pass (``lg_*`` fields are not read).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, get_args
+
+import torch
+from torch import Tensor, nn
+
+from crystograph.config import N_ATOM_FEATURES, Layout, ModelConfig
+from crystograph.errors import InputError
+from crystograph.nn.etgc import ETGCBlock
+from crystograph.nn.gwt import GwT
+from crystograph.nn.heads import MeanPoolHead
+
+_LAYOUTS: tuple[str, ...] = get_args(Layout)
+
+
+def load_atom_embedding(path: str | Path) -> Tensor:
+    """The ``"atom_embedding"`` tensor ``[n_elements, d]`` (row = atomic number) of a safetensors file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(str(path), "atom embedding file not found")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(str(path), f"not a readable safetensors file ({exc})") from exc
+    if "atom_embedding" not in tensors:
+        raise InputError(str(path), f"no 'atom_embedding' tensor (found: {', '.join(sorted(tensors)) or 'none'})")
+    table = tensors["atom_embedding"]
+    if table.dim() != 2 or not table.is_floating_point():
+        raise InputError(str(path), f"'atom_embedding' must be a 2-D float tensor, got {tuple(table.shape)} {table.dtype}")
+    return table.float()
+
+
+class CrysToGraph(nn.Module):
+    """``CrysToGraph(config)``; ``forward(batch) -> [B, n_targets]`` (raw logits for classification)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        if config.layout not in _LAYOUTS:
+            raise ValueError(f"unknown layout {config.layout!r}; choose one of {', '.join(_LAYOUTS)}")
+        self.config = config
+        self.layout = config.layout
+        h, g = config.hidden_dim, config.graph
+        n_etgc = 0 if self.layout == "gwt_only" else config.n_etgc
+        n_gwt = 0 if self.layout == "no_gwt" else config.n_gwt
+        if n_etgc + n_gwt == 0 or (self.layout == "parallel" and min(n_etgc, n_gwt) == 0):
+            raise ValueError(f"layout {self.layout!r} with n_etgc={config.n_etgc}, n_gwt={config.n_gwt} has no layers")
+        self.uses_line_graph = n_etgc > 0 and self.layout != "no_line_graph"
+        self.uses_gwt = n_gwt > 0
+
+        # Embeddings.
+        self.register_buffer("atom_embedding", None)  # [n_elements, d], frozen; row = atomic number
+        self.atom_embed = nn.Linear(N_ATOM_FEATURES, h)
+        if config.atom_embedding_path is not None:
+            self._set_atom_embedding(load_atom_embedding(config.atom_embedding_path))
+        self.edge_embed = nn.Linear(g.edge_dim, h)
+        self.line_embed = nn.Linear(g.line_dim, h) if self.uses_line_graph else None
+
+        # eTGC blocks; the last block's t (and e, when no GwT reads it) outputs are not computed.
+        gwt_reads_etgc_edges = self.layout in ("stacked", "no_line_graph") and n_gwt > 0
+        self.etgc = nn.ModuleList(
+            ETGCBlock(
+                h,
+                config.num_heads,
+                config.head_dim,
+                config.ffn_mult,
+                config.dropout,
+                use_line_graph=self.uses_line_graph,
+                update_line_edges=b < n_etgc - 1,
+                update_edges=b < n_etgc - 1 or gwt_reads_etgc_edges,
+            )
+            for b in range(n_etgc)
+        )
+        self.gwt = nn.ModuleList(
+            GwT(h, config.num_heads, config.head_dim, g.pe_dim, config.ffn_mult, config.dropout) for _ in range(n_gwt)
+        )
+        self.merge = nn.Linear(2 * h, h) if self.layout == "parallel" else None
+        self.head = MeanPoolHead(h, config.n_ffnn, config.n_targets, config.dropout)
+
+    # ------------------------------------------------------------------ pretrained atom table
+    def _set_atom_embedding(self, table: Tensor) -> None:
+        """Install a ``[n_elements, d]`` table and resize the atom input layer to ``92 + d``."""
+        ref = self.atom_embed.weight
+        self.atom_embedding = table.to(device=ref.device, dtype=ref.dtype)
+        self.atom_embed = nn.Linear(N_ATOM_FEATURES + table.size(1), self.config.hidden_dim).to(ref.device, ref.dtype)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        # The table travels in the weights: a model built without atom_embedding_path (e.g. by
+        # train.export.load_model_dir) takes its shape from the state dict before loading it.
+        table = state_dict.get(prefix + "atom_embedding")
+        if table is not None and (self.atom_embedding is None or self.atom_embedding.shape != table.shape):
+            self._set_atom_embedding(torch.zeros(table.shape))
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    # ------------------------------------------------------------------ inputs
+    def _check(self, batch: Any) -> None:
+        g = self.config.graph
+        needed = {"x": N_ATOM_FEATURES, "edge_attr": g.edge_dim}
+        if self.uses_line_graph:
+            needed["lg_attr"] = g.line_dim
+        if self.uses_gwt:
+            needed["pe"] = g.pe_dim
+        for name, width in needed.items():
+            t = getattr(batch, name, None)
+            if t is None:
+                raise ValueError(f"layout {self.layout!r} needs batch.{name} (see docs/DESIGN.md)")
+            if t.dim() != 2 or t.size(1) != width:
+                raise ValueError(f"batch.{name} must be [rows, {width}] for this ModelConfig, got {tuple(t.shape)}")
+        if self.uses_line_graph and getattr(batch, "lg_edge_index", None) is None:
+            raise ValueError(f"layout {self.layout!r} needs batch.lg_edge_index (use layout='no_line_graph' without it)")
+        if self.atom_embedding is not None and getattr(batch, "z", None) is None:
+            raise ValueError("a pretrained atom embedding needs batch.z (atomic numbers)")
+
+    @staticmethod
+    def _batch_index(batch: Any) -> tuple[Tensor, int]:
+        idx = getattr(batch, "batch", None)
+        if idx is None:  # a single graph, not a Batch
+            return torch.zeros(batch.x.size(0), dtype=torch.long, device=batch.x.device), 1
+        num_graphs = getattr(batch, "num_graphs", None)
+        return idx, int(num_graphs) if num_graphs is not None else int(idx.max()) + 1
+
+    def _atom_input(self, batch: Any) -> Tensor:
+        x = batch.x.float()  # [N, 92]
+        if self.atom_embedding is None:
+            return x
+        z = batch.z.long()  # [N]
+        if z.numel() and int(z.max()) >= self.atom_embedding.size(0):
+            raise ValueError(f"atomic number {int(z.max())} outside the atom embedding table ({self.atom_embedding.size(0)} rows)")
+        return torch.cat([x, self.atom_embedding[z]], dim=-1)  # [N, 92 + d]
+
+    # ------------------------------------------------------------------ stages
+    def _run_etgc(self, x: Tensor, e: Tensor, t: Tensor | None, batch: Any) -> tuple[Tensor, Tensor]:
+        lg_edge_index = batch.lg_edge_index if self.uses_line_graph else None
+        for block in self.etgc:
+            x, e, t = block(x, batch.edge_index, e, lg_edge_index, t)
+        return x, e
+
+    def _run_gwt(self, x: Tensor, e: Tensor, batch: Any, batch_idx: Tensor, num_graphs: int) -> Tensor:
+        for layer in self.gwt:
+            x = layer(x, e, batch.edge_index, batch.pe.float(), batch_idx, num_graphs)
+        return x
+
+    def _encode(self, batch: Any) -> tuple[Tensor, Tensor, int]:
+        self._check(batch)
+        batch_idx, num_graphs = self._batch_index(batch)
+        x = self.atom_embed(self._atom_input(batch))  # [N, h]
+        e = self.edge_embed(batch.edge_attr.float())  # [E, h]
+        t = self.line_embed(batch.lg_attr.float()) if self.line_embed is not None else None  # [L, h]
+
+        if self.layout in ("stacked", "no_line_graph", "no_gwt"):
+            x, e = self._run_etgc(x, e, t, batch)
+            x = self._run_gwt(x, e, batch, batch_idx, num_graphs)
+        elif self.layout == "gwt_first":
+            x = self._run_gwt(x, e, batch, batch_idx, num_graphs)
+            x, _ = self._run_etgc(x, e, t, batch)
+        elif self.layout == "gwt_only":
+            x = self._run_gwt(x, e, batch, batch_idx, num_graphs)
+        else:  # parallel
+            x_local, _ = self._run_etgc(x, e, t, batch)  # [N, h]
+            x_global = self._run_gwt(x, e, batch, batch_idx, num_graphs)  # [N, h]
+            x = self.merge(torch.cat([x_local, x_global], dim=-1))  # [N, h]
+        return x, batch_idx, num_graphs
+
+    # ------------------------------------------------------------------ API
+    def encode(self, batch: Any) -> Tensor:
+        """Node features ``[N, hidden_dim]`` before pooling (used by pretraining)."""
+        return self._encode(batch)[0]
+
+    def forward(self, batch: Any) -> Tensor:
+        """``[B, n_targets]`` predictions (raw logits for classification)."""
+        x, batch_idx, num_graphs = self._encode(batch)
+        return self.head(x, batch_idx, num_graphs)
+
+    def num_parameters(self, trainable_only: bool = True) -> int:
+        """Number of parameters (the frozen pretrained atom table is a buffer and never counted)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
