@@ -1,0 +1,73 @@
+"""The command line end to end: train → predict on a tiny real set, config files, error messages."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from crystograph.cli import app
+from tests.conftest import shared_file
+from tests.helpers_data import supercon_frame, synthetic_records, write_csv
+
+runner = CliRunner()
+
+
+def _tiny_real_csv(tmp_path, n=24):
+    frame = supercon_frame(n, shared_file("supercon/supercon.csv.gz"))
+    path = tmp_path / "tiny.csv"
+    frame[["material_id", "cif", "tc_K"]].to_csv(path, index=False)
+    return path
+
+
+def test_train_then_predict_end_to_end(tmp_path):
+    data = _tiny_real_csv(tmp_path)
+    run = tmp_path / "run"
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("epochs: 2\nbatch_size: 8\nlr: 0.003\n")
+    result = runner.invoke(app, ["train", str(data), "--target", "tc_K", "--out", str(run), "--config", str(cfg),
+                                 "--epochs", "3", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "mean-predictor MAE" in result.output
+    saved = (run / "config.yaml").read_text()
+    assert "epochs: 3" in saved  # the flag overrides the config file
+    assert "batch_size: 8" in saved  # the config file sets what no flag gave
+    preds = tmp_path / "preds.csv"
+    result = runner.invoke(app, ["predict", str(run), str(data), "--out", str(preds)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(preds)
+    assert len(table) == 24 and {"tc_K", "tc_K_std"} <= set(table.columns)
+
+
+def test_python_api_matches_cli_predictions(tmp_path):
+    import crystograph
+
+    records = synthetic_records(12)
+    data = write_csv(records, tmp_path / "syn.csv")
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(data), "--target", "a", "--out", str(run), "--epochs", "2",
+                                 "--batch-size", "4", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    model = crystograph.load_model(run)
+    one = model.predict_structure(records[0].structure)
+    many = model.predict_structures([r.structure for r in records[:3]], batch_size=2)
+    assert one["a"] == pytest.approx(float(many["a"].iloc[0]), rel=1e-5)
+
+
+def test_graph_command_reports_and_strict(tmp_path):
+    good = tmp_path / "good.cif"
+    synthetic_records(1)[0].structure.to(filename=str(good))
+    bad = tmp_path / "bad.cif"
+    bad.write_text("data_broken\n_cell_length_a 3\nthis is not a cif\n")
+    result = runner.invoke(app, ["graph", str(good), str(bad)])
+    assert result.exit_code == 0, result.output
+    assert "bad.cif" in result.output and "skipped 1 of 2" in result.output
+    assert "Traceback" not in result.output
+    result = runner.invoke(app, ["graph", str(good), str(bad), "--strict"])
+    assert result.exit_code in (1, 2) and "bad.cif" in result.output
+
+
+def test_predict_refuses_a_directory_without_model(tmp_path):
+    result = runner.invoke(app, ["predict", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 2
+    assert "no trained model found" in result.output and "Traceback" not in result.output
