@@ -45,12 +45,29 @@ class FitResult:
     module: PropertyModule
 
 
+class EpochShuffleSampler(torch.utils.data.Sampler):
+    """Shuffles with a permutation that depends only on (seed, epoch), so a run resumed from a
+    checkpoint sees exactly the batches an uninterrupted run would. Lightning calls `set_epoch`."""
+
+    def __init__(self, n: int, seed: int = 0):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
 def _loader(graphs, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
     # BatchNorm cannot train on a batch of one graph with one node; drop a lone last sample.
     drop_last = shuffle and len(graphs) > batch_size and len(graphs) % batch_size == 1
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(list(graphs), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last,
-                      generator=generator)
+    sampler = EpochShuffleSampler(len(graphs), seed) if shuffle else None
+    return DataLoader(list(graphs), batch_size=batch_size, sampler=sampler, drop_last=drop_last)
 
 
 def _plot_learning_curve(metrics_csv: Path, out_png: Path) -> None:
