@@ -88,7 +88,10 @@ def load_model_dir(directory: Path, device: torch.device | str = "cpu") -> tuple
         state = load_file(str(weights), device=str(device))
     except Exception as err:  # safetensors raises its own error types
         raise CheckpointError(f"{weights}: not a readable safetensors file ({err})") from err
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches
+        raise CheckpointError(f"{weights}: weights do not match the model config ({str(err).splitlines()[1:2]})") from err
     if missing or unexpected:
         raise CheckpointError(
             f"{weights}: weights do not match the model config (missing {missing[:3]}, unexpected {unexpected[:3]})"
