@@ -130,12 +130,19 @@ def fit(
         log_every_n_steps=max(1, min(50, steps_per_epoch)),
         num_sanity_val_steps=0,
     )
+    # DDP: every process loads batch_size / world_size graphs, so the global batch stays batch_size.
+    world = train_config.devices if isinstance(train_config.devices, int) and train_config.devices > 1 else 1
+    per_process_batch = max(1, train_config.batch_size // world)
     last = ckpt_dir / "last.ckpt"
+    if resume and last.exists() and not _readable_checkpoint(last):
+        warnings.warn(f"{last}: unreadable (the job was probably killed while writing it); starting this fit afresh",
+                      stacklevel=2)
+        last.unlink()
     started = time.monotonic()
     trainer.fit(
         module,
-        train_dataloaders=_loader(train_graphs, train_config.batch_size, shuffle=True, seed=seed),
-        val_dataloaders=_loader(val_graphs, train_config.batch_size, shuffle=False) if has_val else None,
+        train_dataloaders=_loader(train_graphs, per_process_batch, shuffle=True, seed=seed),
+        val_dataloaders=_loader(val_graphs, per_process_batch, shuffle=False) if has_val else None,
         ckpt_path=last if resume and last.exists() else None,
         weights_only=True,
     )
@@ -155,6 +162,21 @@ def fit(
              "n_train": len(train_graphs), "n_val": len(val_graphs)}, indent=2))
         _plot_learning_curve(out_dir / "metrics.csv", out_dir / "learning_curve.png")
     return result
+
+
+def _readable_checkpoint(path: Path) -> bool:
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+        return True
+    except Exception:
+        return False
+
+
+def is_global_zero() -> bool:
+    """True outside distributed runs and on rank 0 of a DDP job (Lightning sets RANK/LOCAL_RANK)."""
+    import os
+
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
 
 
 @torch.no_grad()

@@ -29,7 +29,7 @@ import yaml
 from crystograph.config import ModelConfig, TrainConfig, to_dict
 from crystograph.data import kfold_indices, stack_targets, train_val_split
 from crystograph.train.export import MANIFEST, save_model
-from crystograph.train.fit import fit, predict
+from crystograph.train.fit import fit, is_global_zero, predict
 
 
 @dataclass
@@ -87,6 +87,8 @@ def _fit_member(graphs, train_idx, member_dir: Path, model_config: ModelConfig, 
     result = fit(CrysToGraph(model_config), [graphs[train_idx[i]] for i in tr], [graphs[train_idx[i]] for i in va],
                  train_config, member_dir, task=model_config.task, seed=seed, progress=progress)
     module = result.module
+    if not is_global_zero():  # DDP worker processes train; rank 0 alone writes files
+        return module, result
     save_model(member_dir, module.model, model_config, task=model_config.task, targets=options.targets,
                y_mean=module.y_mean.tolist(), y_std=module.y_std.tolist(),
                extra={"best_val_mae": result.val_mae, "epochs": result.epochs, "seed": seed})
@@ -111,7 +113,9 @@ def train_run(graphs: Sequence, out_dir: Path | str, model_config: ModelConfig, 
     from crystograph.plots import parity_plot
 
     out_dir = Path(out_dir)
-    write_config(out_dir, model_config, train_config, options)
+    rank_zero = is_global_zero()
+    if rank_zero:
+        write_config(out_dir, model_config, train_config, options)
     y = stack_targets(graphs)  # [N, T]
     ids = [str(getattr(g, "sample_id", i)) for i, g in enumerate(graphs)]
     started = time.monotonic()
@@ -135,15 +139,18 @@ def train_run(graphs: Sequence, out_dir: Path | str, model_config: ModelConfig, 
             frame[name] = y_test[:, t]
             frame[f"{name}_pred"] = mean[:, t]
             frame[f"{name}_std"] = std[:, t]
-        frame.to_csv(fold_dir / "test_predictions.csv", index=False)
+        if rank_zero:
+            frame.to_csv(fold_dir / "test_predictions.csv", index=False)
         frames.append(frame)
     wall_s = time.monotonic() - started
+    result = RunResult(out_dir, fold_mae, dummy_mae, wall_s, len(graphs))
+    if not rank_zero:
+        return result
     table = pd.concat(frames, ignore_index=True)
     table.to_csv(out_dir / "predictions.csv", index=False)
     name = (options.targets or ["target"])[0]
     parity_plot(table[name], table[f"{name}_pred"], out_dir / "parity.png", title=f"{name}: held-out predictions",
                 baseline_mae=float(np.mean(dummy_mae)))
-    result = RunResult(out_dir, fold_mae, dummy_mae, wall_s, len(graphs))
     (out_dir / "summary.json").write_text(json.dumps({
         "targets": options.targets, "n_graphs": len(graphs), "folds": train_config.folds,
         "ensemble": train_config.ensemble, "fold_mae": fold_mae, "mean_mae": result.mean_mae,
