@@ -1,0 +1,109 @@
+"""Structure -> `CrystalGraph` (paper 2.1-2.2; fields fixed by docs/DESIGN.md).
+
+`build_graph` pipeline, all vectorised (no Python loop over atoms or edges):
+  1. lattice, Cartesian positions and Z from the pymatgen Structure (disordered sites are rejected);
+  2. exactly k nearest neighbours per atom, periodic images included (`neighbors.knn`);
+  3. x = CGCNN one-hot atom features, edge_attr = RBF(r, theta, phi) | [r > 8 Å] (`features`);
+  4. line graph of edge pairs meeting at an atom and RBF(cos bond angle) (`line_graph`);
+  5. positional encodings (`encodings`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch_geometric.data import Data
+
+from crystograph.config import GraphConfig
+from crystograph.errors import InputError
+from crystograph.graphs.encodings import positional_encoding
+from crystograph.graphs.features import atom_features, edge_features
+from crystograph.graphs.line_graph import line_graph_features, line_graph_index
+from crystograph.graphs.neighbors import OnIsolated, knn
+
+
+class CrystalGraph(Data):
+    """A crystal graph plus its line graph; `lg_edge_index` indexes edges, so batching offsets it by E."""
+
+    def __inc__(self, key: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+        if key == "lg_edge_index":
+            return self.edge_index.size(1)
+        return super().__inc__(key, value, *args, **kwargs)
+
+
+def _structure_arrays(structure, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lattice [3, 3], cart positions [n, 3], Z [n]) of an ordered pymatgen Structure."""
+    sites = structure.sites
+    if len(sites) == 0:
+        raise InputError(source, "the structure has no atoms")
+    if not structure.is_ordered:
+        bad = next(i for i, s in enumerate(sites) if not s.is_ordered)
+        raise InputError(
+            source,
+            f"site {bad} is disordered (partial occupancy {sites[bad].species}); order the structure first "
+            "(e.g. pymatgen OrderDisorderedStructureTransformation)",
+        )
+    z = np.fromiter((s.specie.Z for s in sites), dtype=np.int64, count=len(sites))
+    return np.asarray(structure.lattice.matrix, dtype=np.float64), np.asarray(structure.cart_coords), z
+
+
+def build_graph(
+    structure,
+    config: GraphConfig | None = None,
+    *,
+    source: str = "structure",
+    on_isolated_atoms: OnIsolated = "error",
+) -> CrystalGraph:
+    """Build the CrysToGraph input graph of an ordered pymatgen `Structure`.
+
+    Raises `InputError(source, reason)` for an empty structure, disordered (partially occupied) sites,
+    elements outside Z = 1..100, a degenerate lattice, and (with on_isolated_atoms="error") atoms with fewer
+    than k neighbours within `config.max_radius`. Fields: x [n, 92], z [n] long, pos [n, 3],
+    edge_index [2, E] long (row 0 neighbour, row 1 centre; k per centre, by centre then distance),
+    edge_vec [E, 3] (centre -> neighbour image), edge_attr [E, edge_dim], lg_edge_index [2, L] long,
+    lg_attr [L, line_dim], pe [n, pe_dim]; floats are float32.
+    """
+    cfg = config or GraphConfig()
+    lattice, pos, z = _structure_arrays(structure, source)
+    x = atom_features(z, source)  # [n, 92]; checks Z first
+    nb = knn(
+        pos,
+        lattice,
+        cfg.k,
+        cfg.max_radius,
+        atomic_numbers=z,
+        on_isolated_atoms=on_isolated_atoms,
+        source=source,
+    )
+    n = z.size
+    src = torch.from_numpy(nb.neighbor)  # [E]
+    dst = torch.from_numpy(nb.centre)  # [E]
+    edge_index = torch.stack([src, dst])  # [2, E]
+    vec64 = torch.from_numpy(nb.vec)  # [E, 3] float64
+    lg_index = line_graph_index(edge_index, n)  # [2, L]
+    return CrystalGraph(
+        x=torch.from_numpy(x.copy()),
+        z=torch.from_numpy(z),
+        pos=torch.from_numpy(pos).to(torch.float32),
+        edge_index=edge_index,
+        edge_vec=vec64.to(torch.float32),
+        edge_attr=edge_features(vec64, cfg),
+        lg_edge_index=lg_index,
+        lg_attr=line_graph_features(vec64, lg_index, cfg.n_rbf_angle),
+        pe=positional_encoding(src, dst, nb.shift, n, cfg),
+        num_nodes=n,
+    )
+
+
+def graph_summary(graph: Data) -> dict[str, float | int]:
+    """Sizes and neighbour-distance range of a graph (for logs and `crystograph graph` style reports)."""
+    dist = torch.linalg.vector_norm(graph.edge_vec.to(torch.float64), dim=-1)
+    return {
+        "atoms": int(graph.num_nodes),
+        "edges": int(graph.edge_index.size(1)),
+        "line_edges": int(graph.lg_edge_index.size(1)),
+        "nearest_neighbor_distance": float(dist.min()) if dist.numel() else float("nan"),
+        "farthest_neighbor_distance": float(dist.max()) if dist.numel() else float("nan"),
+    }

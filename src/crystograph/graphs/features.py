@@ -1,0 +1,183 @@
+"""Node, edge and line-graph features (paper 2.1.1-2.1.3).
+
+Atom features (`atom_features`)
+-------------------------------
+A CGCNN-style one-hot vector of 92 entries (`config.N_ATOM_FEATURES`), computed from element data
+(pymatgen `Element`, `ase.data.covalent_radii`) for Z = 1..100 once and cached. Blocks, in order:
+
+| block | bins | encoding |
+|---|---|---|
+| group | 18 | group 1..18 (pymatgen; lanthanoids and actinoids report group 3) |
+| period | 8 | period 1..7, plus one extra bin set for the f-series (La-Lu, Ac-Lr) |
+| electronegativity | 10 | Pauling X, 10 equal bins on [0.5, 4.0] |
+| covalent radius | 10 | ase covalent radius in pm, 10 equal bins on [25, 250] |
+| valence electrons | 12 | group for groups 1-12, group-10 for groups 13-18, He = 2, f-series = 3 (clipped to 1..12) |
+| first ionisation energy | 10 | ln(E / eV), 10 equal bins on [1.3, 3.3] |
+| electron affinity | 10 | eV, 10 equal bins on [-3.0, 3.7] |
+| block | 4 | s, p, d, f (pymatgen's block) |
+| atomic volume | 10 | ln(molar volume / cm^3 mol^-1), 10 equal bins on [1.5, 4.3] |
+
+18 + 8 + 10 + 10 + 12 + 10 + 10 + 4 + 10 = 92. Continuous values outside a range fall into the end bin.
+Missing element data (no electronegativity for He/Ne/Ar, no molar volume for some heavy elements, ...)
+gives an all-zero block for that property. Elements outside Z = 1..100 raise `InputError`.
+
+Radial basis (`gaussian_rbf`)
+-----------------------------
+rbf_c(x) = exp(-((x - mu_c) / sigma)^2), mu = linspace(vmin, vmax, n), sigma = (vmax - vmin) / (n - 1).
+
+Edge features (`edge_features`)
+-------------------------------
+For the displacement v = (x, y, z) from the centre to the neighbour image: r = |v|,
+theta = arccos(z / r) in [0, pi] (polar), phi = atan2(y, x) in [-pi, pi] (azimuth);
+edge_attr = RBF(r; r_min..r_max, n_rbf_r) | RBF(theta; 0..pi) | RBF(phi; -pi..pi) | [r > long_bond_cutoff].
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from crystograph.config import N_ATOM_FEATURES, GraphConfig
+from crystograph.errors import InputError
+
+MAX_Z = 100
+
+# (name, number of bins); the order is the order of the feature vector.
+ATOM_FEATURE_BLOCKS: tuple[tuple[str, int], ...] = (
+    ("group", 18),
+    ("period", 8),
+    ("electronegativity", 10),
+    ("covalent_radius", 10),
+    ("valence_electrons", 12),
+    ("first_ionization_energy", 10),
+    ("electron_affinity", 10),
+    ("block", 4),
+    ("atomic_volume", 10),
+)
+assert sum(n for _, n in ATOM_FEATURE_BLOCKS) == N_ATOM_FEATURES
+
+# Equal-width bin ranges of the continuous properties (CGCNN's ranges).
+_RANGES = {
+    "electronegativity": (0.5, 4.0),
+    "covalent_radius": (25.0, 250.0),  # pm
+    "first_ionization_energy": (1.3, 3.3),  # ln(eV)
+    "electron_affinity": (-3.0, 3.7),  # eV
+    "atomic_volume": (1.5, 4.3),  # ln(cm^3/mol)
+}
+_BLOCKS = {"s": 0, "p": 1, "d": 2, "f": 3}
+
+
+def _bin(value: float | None, lo: float, hi: float, n: int) -> int | None:
+    if value is None or not math.isfinite(value):
+        return None
+    idx = int(math.floor((value - lo) / (hi - lo) * n))
+    return min(max(idx, 0), n - 1)
+
+
+def _safe(fn):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = fn()
+        return None if value is None else float(value)
+    except Exception:  # pymatgen raises on some missing data
+        return None
+
+
+def _element_bins(z: int) -> dict[str, int | None]:
+    """Bin index of every feature block for element z (None = missing data, all-zero block)."""
+    from ase.data import covalent_radii
+    from pymatgen.core import Element
+
+    el = Element.from_Z(z)
+    f_series = bool(el.is_lanthanoid or el.is_actinoid)
+    group = int(el.group)
+    if z == 2:
+        valence = 2
+    elif f_series:
+        valence = 3
+    else:
+        valence = group if group <= 12 else group - 10
+    ion = _safe(lambda: el.ionization_energy)
+    vol = _safe(lambda: el.molar_volume)
+    block = _BLOCKS.get(str(el.block).lower())
+    return {
+        "group": group - 1,
+        "period": 7 if f_series else int(el.row) - 1,
+        "electronegativity": _bin(_safe(lambda: el.X), *_RANGES["electronegativity"], 10),
+        "covalent_radius": _bin(float(covalent_radii[z]) * 100.0, *_RANGES["covalent_radius"], 10),
+        "valence_electrons": min(max(valence, 1), 12) - 1,
+        "first_ionization_energy": _bin(
+            math.log(ion) if ion and ion > 0 else None, *_RANGES["first_ionization_energy"], 10
+        ),
+        "electron_affinity": _bin(_safe(lambda: el.electron_affinity), *_RANGES["electron_affinity"], 10),
+        "block": block,
+        "atomic_volume": _bin(math.log(vol) if vol and vol > 0 else None, *_RANGES["atomic_volume"], 10),
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def atom_feature_table() -> np.ndarray:
+    """[MAX_Z + 1, 92] float32 table; row z holds element z's one-hot features (row 0 unused, zero)."""
+    table = np.zeros((MAX_Z + 1, N_ATOM_FEATURES), dtype=np.float32)
+    for z in range(1, MAX_Z + 1):
+        bins = _element_bins(z)
+        offset = 0
+        for name, n in ATOM_FEATURE_BLOCKS:
+            idx = bins[name]
+            if idx is not None:
+                table[z, offset + idx] = 1.0
+            offset += n
+    table.setflags(write=False)
+    return table
+
+
+def check_atomic_numbers(z: np.ndarray, source: str = "structure") -> None:
+    """Raise InputError naming the first site whose element is outside Z = 1..MAX_Z."""
+    bad = np.flatnonzero((z < 1) | (z > MAX_Z))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(source, f"site {i} has atomic number {int(z[i])}; supported elements are Z = 1..{MAX_Z}")
+
+
+def atom_features(z, source: str = "structure") -> np.ndarray:
+    """CGCNN-style one-hot atom features, [n, 92] float32, for atomic numbers z [n]."""
+    z = np.asarray(z, dtype=np.int64).reshape(-1)
+    check_atomic_numbers(z, source)
+    return atom_feature_table()[z]
+
+
+def gaussian_rbf(x: torch.Tensor, vmin: float, vmax: float, n: int) -> torch.Tensor:
+    """Gaussian expansion [*x.shape, n]: exp(-((x - mu) / sigma)^2), mu = linspace(vmin, vmax, n), sigma = spacing."""
+    centers = torch.linspace(vmin, vmax, n, dtype=x.dtype, device=x.device)  # [n]
+    width = (vmax - vmin) / (n - 1) if n > 1 else 1.0
+    return torch.exp(-(((x.unsqueeze(-1) - centers) / width) ** 2))
+
+
+def spherical(edge_vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(r, theta, phi) of displacement vectors [E, 3]; theta in [0, pi] (0 for r = 0), phi in [-pi, pi]."""
+    r = torch.linalg.vector_norm(edge_vec, dim=-1)  # [E]
+    cos_t = torch.where(r > 0, edge_vec[:, 2] / r.clamp_min(1e-12), torch.ones_like(r)).clamp(-1.0, 1.0)
+    theta = torch.arccos(cos_t)  # [E]
+    phi = torch.atan2(edge_vec[:, 1], edge_vec[:, 0])  # [E]
+    return r, theta, phi
+
+
+def edge_features(edge_vec, cfg: GraphConfig | None = None) -> torch.Tensor:
+    """Edge features [E, cfg.edge_dim] float32: RBF(r) | RBF(theta) | RBF(phi) | [r > long_bond_cutoff]."""
+    cfg = cfg or GraphConfig()
+    vec = torch.as_tensor(edge_vec, dtype=torch.float64).reshape(-1, 3)  # [E, 3]
+    r, theta, phi = spherical(vec)
+    return torch.cat(
+        [
+            gaussian_rbf(r, cfg.r_min, cfg.r_max, cfg.n_rbf_r),  # [E, n_rbf_r]
+            gaussian_rbf(theta, 0.0, math.pi, cfg.n_rbf_theta),  # [E, n_rbf_theta]
+            gaussian_rbf(phi, -math.pi, math.pi, cfg.n_rbf_phi),  # [E, n_rbf_phi]
+            (r > cfg.long_bond_cutoff).to(vec.dtype).unsqueeze(-1),  # [E, 1]
+        ],
+        dim=-1,
+    ).to(torch.float32)

@@ -1,0 +1,59 @@
+"""Line graph over the directed crystal-graph edges (paper 2.1.3).
+
+Crystal-graph edge e = (src[e] -> dst[e]) goes from neighbour src to centre dst, and edge_vec[e] points from
+the centre dst[e] to the periodic image of src[e]. The line graph has one node per crystal edge and one
+directed line edge (a -> b) for every pair of crystal edges meeting at an atom j:
+
+    a = (k -> j),  b = (j -> i),  i.e.  dst[a] == src[b] == j.
+
+All such pairs are included, also the "backtracking" pair where a's neighbour image k is the very image of i
+that b points to (then the bond angle is 0 and cos = 1); and pairs with k = i in a different image.
+The count is L = sum_j indeg(j) * outdeg(j) = sum_b indeg(src[b]); with exactly k in-edges per atom, L = k * E.
+
+Line edges are ordered by b (the line-graph target), then by a. Built with CSR pointer arithmetic, no loops:
+edges must be sorted by dst (the centre), as `neighbors.knn` returns them.
+
+lg_attr: RBF of cos(angle at j between j->k and j->i) where j->k = edge_vec[a] (centre j of a to the image
+of k) and j->i = -edge_vec[b] (b's vector points from i to j's image; reversed, from j to i).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from crystograph.graphs.features import gaussian_rbf
+
+
+def line_graph_index(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """[2, L] long: row 0 = edge a = (k -> j), row 1 = edge b = (j -> i), for all pairs with dst[a] == src[b].
+
+    edge_index: [2, E] (row 0 = source, row 1 = target), sorted by target.
+    """
+    src, dst = edge_index[0], edge_index[1]  # [E], [E]
+    n_edges = src.numel()
+    if n_edges == 0:
+        return torch.zeros((2, 0), dtype=torch.long)
+    if n_edges > 1 and bool((dst[1:] < dst[:-1]).any()):
+        raise ValueError("line_graph_index needs edges sorted by target (row 1)")
+    indeg = torch.bincount(dst, minlength=num_nodes)  # [n]
+    ptr = torch.zeros(num_nodes + 1, dtype=torch.long)
+    torch.cumsum(indeg, 0, out=ptr[1:])  # in-edges of j are ptr[j]:ptr[j+1]
+    per_b = indeg[src]  # [E] number of a's for each b
+    b = torch.repeat_interleave(torch.arange(n_edges), per_b)  # [L]
+    start = torch.cumsum(per_b, 0) - per_b  # [E] first line edge of each b
+    a = ptr[src[b]] + (torch.arange(b.numel()) - start[b])  # [L]
+    return torch.stack([a, b])
+
+
+def bond_angle_cos(edge_vec: torch.Tensor, lg_edge_index: torch.Tensor) -> torch.Tensor:
+    """[L] cos of the angle at j between j->k (edge_vec[a]) and j->i (-edge_vec[b])."""
+    va = edge_vec[lg_edge_index[0]]  # [L, 3]
+    vb = -edge_vec[lg_edge_index[1]]  # [L, 3]
+    denom = torch.linalg.vector_norm(va, dim=-1) * torch.linalg.vector_norm(vb, dim=-1)
+    return ((va * vb).sum(-1) / denom.clamp_min(1e-12)).clamp(-1.0, 1.0)
+
+
+def line_graph_features(edge_vec: torch.Tensor, lg_edge_index: torch.Tensor, n_rbf: int) -> torch.Tensor:
+    """lg_attr [L, n_rbf] float32: Gaussian RBF of the bond-angle cosine on [-1, 1]."""
+    cos = bond_angle_cos(edge_vec.to(torch.float64), lg_edge_index)
+    return gaussian_rbf(cos, -1.0, 1.0, n_rbf).to(torch.float32)
