@@ -252,6 +252,8 @@ def _structure_from_dict(d, source: str) -> Structure:
     if not isinstance(d, dict) or "lattice" not in d or "sites" not in d:
         kind = d.get("@class", "dict") if isinstance(d, dict) else type(d).__name__
         raise InputError(source, f"malformed JSON: not a pymatgen Structure dict (got {kind})")
+    if not d["sites"]:
+        raise InputError(source, "empty structure: no atoms")
     with _Captured():
         try:
             return Structure.from_dict(d)

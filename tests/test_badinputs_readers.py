@@ -1,0 +1,110 @@
+"""Every bad-input corpus item through the readers: clear InputErrors, counted skips, strict mode."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from badinputs import CORPUS_NAMES, BadInput, make_corpus
+
+from crystograph.errors import InputError
+from crystograph.structures import read_structure, read_structures, validate_structure
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> list[BadInput]:
+    return make_corpus(tmp_path_factory.mktemp("badinputs"))
+
+
+@pytest.fixture(params=CORPUS_NAMES)
+def item(request, corpus) -> BadInput:
+    return next(i for i in corpus if i.name == request.param)
+
+
+def test_corpus_is_documented(corpus):
+    assert [i.name for i in corpus] == list(CORPUS_NAMES)
+    for i in corpus:
+        assert i.path.exists(), i.name
+        assert i.expect in ("valid", "reject") and i.stage in ("read", "graph", None)
+        assert (i.stage is None) == i.valid
+        assert i.description
+        if not i.valid:
+            assert i.reason
+
+
+def test_batch_counts(item):
+    result = read_structures(item.path, **item.read_kwargs)
+    assert (len(result.records), len(result.skipped)) == (item.n_records, item.n_skipped), result.summary()
+    if item.stage == "read":
+        (skip,) = result.skipped
+        assert str(item.path) in skip.source
+        assert item.where in skip.source
+        assert item.reason.lower() in skip.reason.lower(), skip.reason
+        assert f"skipped {item.n_skipped}" in result.summary()
+
+
+def test_strict_raises_first_error(item):
+    if item.stage != "read":
+        result = read_structures(item.path, strict=True, **item.read_kwargs)
+        assert len(result.records) == item.n_records
+        return
+    with pytest.raises(InputError) as exc:
+        read_structures(item.path, strict=True, **item.read_kwargs)
+    assert str(item.path) in exc.value.source and item.where in exc.value.source
+    assert item.reason.lower() in str(exc.value).lower()
+
+
+def test_read_structure_single_files(item):
+    if item.kind != "structure":
+        pytest.skip("tables and folders hold several structures")
+    if item.stage == "read":
+        with pytest.raises(InputError) as exc:
+            read_structure(item.path)
+        assert exc.value.source == str(item.path)
+        assert item.reason.lower() in exc.value.reason.lower()
+    else:
+        assert len(read_structure(item.path)) >= 1
+
+
+def test_all_items_in_one_batch(corpus):
+    """A list of every corpus path: nothing vanishes, and the summary counts reasons."""
+    paths = [i.path for i in corpus if not i.read_kwargs]
+    result = read_structures(paths)
+    expected = [i for i in corpus if not i.read_kwargs]
+    assert len(result.records) == sum(i.n_records for i in expected)
+    assert len(result.skipped) == sum(i.n_skipped for i in expected)
+    summary = result.summary()
+    assert summary.startswith(f"read {len(result.records)}, skipped {len(result.skipped)}: ")
+    assert "unknown format" in summary and "overlapping atoms" in summary
+
+
+def test_reasons_are_specific(corpus):
+    by_name = {i.name: i for i in corpus}
+
+    def reason(name):
+        return read_structures(by_name[name].path).skipped[0].reason
+
+    assert "site 0 has partial occupancy {Fe:0.5, Co:0.5}" in reason("partial_occupancy")
+    assert "OrderDisorderedStructureTransformation" in reason("partial_occupancy")
+    assert "sites 1 (Cl) and 2 (Cl) are 0.200 Å apart" in reason("overlapping_atoms")
+    assert "X0+" in reason("dummy_species") and "Md" in reason("element_z_gt_100")
+    assert ".cif" in reason("wrong_extension_txt") and ".csv" in reason("wrong_extension_txt")
+    assert "'five'" in reason("malformed_cif")
+
+
+def test_fmt_override_reads_wrong_extension(corpus):
+    txt = next(i for i in corpus if i.name == "wrong_extension_txt")
+    assert read_structure(txt.path, fmt="cif").composition.reduced_formula == "NaCl"
+
+
+def test_big_cell_validates_fast(corpus):
+    big = read_structure(next(i for i in corpus if i.name == "big_3000_atoms").path, validate=False)
+    assert len(big) == 3000
+    t0 = time.perf_counter()
+    validate_structure(big, "big")
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_no_warning_spam(corpus, recwarn):
+    read_structures([i.path for i in corpus if not i.read_kwargs and i.name != "big_3000_atoms"])
+    assert not [w for w in recwarn if "pymatgen" in (w.filename or "")]
