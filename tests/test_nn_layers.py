@@ -198,3 +198,16 @@ def test_head_mean_pool_and_ffnn_depth():
     # the crystal feature is the mean: duplicating every atom changes nothing
     out2 = head(torch.cat([x, x]), torch.cat([batch, batch]), 2)
     torch.testing.assert_close(out, out2)
+
+
+def test_etgc_and_gwt_gradcheck_float64():
+    torch.manual_seed(0)
+    edge_index = torch.tensor([[1, 2, 0, 2, 0, 1], [0, 0, 1, 1, 2, 2]])
+    x = torch.randn(3, 4, dtype=torch.double, requires_grad=True)
+    e = torch.randn(6, 4, dtype=torch.double, requires_grad=True)
+    etgc = ETGC(4, num_heads=2, head_dim=2).double()
+    assert torch.autograd.gradcheck(lambda a, b: etgc(a, edge_index, b), (x, e))
+    gwt = GwT(4, 2, 2, pe_dim=3).double()
+    pe = torch.randn(3, 3, dtype=torch.double)
+    batch = torch.tensor([0, 0, 1])
+    assert torch.autograd.gradcheck(lambda a, b: gwt(a, b, edge_index, pe, batch), (x, e))

@@ -278,3 +278,15 @@ def test_real_structure_permutation_and_displacement(rocksalt):
         base = model(build_graph(rocksalt))
         torch.testing.assert_close(model(build_graph(shuffled)), base, atol=1e-5, rtol=1e-5)
         assert not torch.allclose(model(build_graph(moved)), base)
+
+
+def test_dropout_and_float64():
+    model = make(dropout=0.2)
+    batch = batch_for(model)
+    out = model.train()(batch)
+    out.sum().backward()
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(batch), model(batch), atol=0, rtol=0)
+    double = make().double()
+    assert double(batch).dtype == torch.float64

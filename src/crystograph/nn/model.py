@@ -146,8 +146,12 @@ class CrysToGraph(nn.Module):
         num_graphs = getattr(batch, "num_graphs", None)
         return idx, int(num_graphs) if num_graphs is not None else int(idx.max()) + 1
 
+    @property
+    def _dtype(self) -> torch.dtype:
+        return self.atom_embed.weight.dtype  # inputs follow the weights (float32, or float64 after .double())
+
     def _atom_input(self, batch: Any) -> Tensor:
-        x = batch.x.float()  # [N, 92]
+        x = batch.x.to(self._dtype)  # [N, 92]
         if self.atom_embedding is None:
             return x
         z = batch.z.long()  # [N]
@@ -164,15 +168,15 @@ class CrysToGraph(nn.Module):
 
     def _run_gwt(self, x: Tensor, e: Tensor, batch: Any, batch_idx: Tensor, num_graphs: int) -> Tensor:
         for layer in self.gwt:
-            x = layer(x, e, batch.edge_index, batch.pe.float(), batch_idx, num_graphs)
+            x = layer(x, e, batch.edge_index, batch.pe.to(x.dtype), batch_idx, num_graphs)
         return x
 
     def _encode(self, batch: Any) -> tuple[Tensor, Tensor, int]:
         self._check(batch)
         batch_idx, num_graphs = self._batch_index(batch)
         x = self.atom_embed(self._atom_input(batch))  # [N, h]
-        e = self.edge_embed(batch.edge_attr.float())  # [E, h]
-        t = self.line_embed(batch.lg_attr.float()) if self.line_embed is not None else None  # [L, h]
+        e = self.edge_embed(batch.edge_attr.to(self._dtype))  # [E, h]
+        t = self.line_embed(batch.lg_attr.to(self._dtype)) if self.line_embed is not None else None  # [L, h]
 
         if self.layout in ("stacked", "no_line_graph", "no_gwt"):
             x, e = self._run_etgc(x, e, t, batch)
