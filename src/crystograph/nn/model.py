@@ -52,7 +52,9 @@ def load_atom_embedding(path: str | Path) -> Tensor:
         raise InputError(str(path), f"no 'atom_embedding' tensor (found: {', '.join(sorted(tensors)) or 'none'})")
     table = tensors["atom_embedding"]
     if table.dim() != 2 or not table.is_floating_point():
-        raise InputError(str(path), f"'atom_embedding' must be a 2-D float tensor, got {tuple(table.shape)} {table.dtype}")
+        raise InputError(
+            str(path), f"'atom_embedding' must be a 2-D float tensor, got {tuple(table.shape)} {table.dtype}"
+        )
     return table.float()
 
 
@@ -109,7 +111,9 @@ class CrysToGraph(nn.Module):
         self.atom_embedding = table.to(device=ref.device, dtype=ref.dtype)
         self.atom_embed = nn.Linear(N_ATOM_FEATURES + table.size(1), self.config.hidden_dim).to(ref.device, ref.dtype)
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         # The table travels in the weights: a model built without atom_embedding_path (e.g. by
         # train.export.load_model_dir) takes its shape from the state dict before loading it.
         table = state_dict.get(prefix + "atom_embedding")
@@ -134,7 +138,9 @@ class CrysToGraph(nn.Module):
             if t.dim() != 2 or t.size(1) != width:
                 raise ValueError(f"batch.{name} must be [rows, {width}] for this ModelConfig, got {tuple(t.shape)}")
         if self.uses_line_graph and getattr(batch, "lg_edge_index", None) is None:
-            raise ValueError(f"layout {self.layout!r} needs batch.lg_edge_index (use layout='no_line_graph' without it)")
+            raise ValueError(
+                f"layout {self.layout!r} needs batch.lg_edge_index (use layout='no_line_graph' without it)"
+            )
         if self.atom_embedding is not None and getattr(batch, "z", None) is None:
             raise ValueError("a pretrained atom embedding needs batch.z (atomic numbers)")
 
@@ -156,7 +162,8 @@ class CrysToGraph(nn.Module):
             return x
         z = batch.z.long()  # [N]
         if z.numel() and int(z.max()) >= self.atom_embedding.size(0):
-            raise ValueError(f"atomic number {int(z.max())} outside the atom embedding table ({self.atom_embedding.size(0)} rows)")
+            rows = self.atom_embedding.size(0)
+            raise ValueError(f"atomic number {int(z.max())} outside the atom embedding table ({rows} rows)")
         return torch.cat([x, self.atom_embedding[z]], dim=-1)  # [N, 92 + d]
 
     # ------------------------------------------------------------------ stages
