@@ -20,6 +20,8 @@ A CGCNN-style one-hot vector of 92 entries (`config.N_ATOM_FEATURES`), computed 
 18 + 8 + 10 + 10 + 12 + 10 + 10 + 4 + 10 = 92. Continuous values outside a range fall into the end bin.
 Missing element data (no electronegativity for He/Ne/Ar, no molar volume for some heavy elements, ...)
 gives an all-zero block for that property. Elements outside Z = 1..100 raise `InputError`.
+As with CGCNN's binned table, a few f-series elements share every bin (Nd/Pm/Sm/Gd/Tb, Eu/Yb, Dy/Ho/Er,
+Am/Cm); all other elements get distinct vectors.
 
 Radial basis (`gaussian_rbf`)
 -----------------------------

@@ -1,0 +1,115 @@
+"""Positional encodings: Laplacian projectors / eigenvectors, cell random walk, periodic random walk."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+from crystograph.config import GraphConfig
+from crystograph.graphs import build_graph
+from crystograph.graphs.encodings import _weights, laplacian_pe, positional_encoding, random_walk_pe
+
+
+def _random_multigraph(n: int, e: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, n, (e,), generator=g), torch.randint(0, n, (e,), generator=g)
+
+
+def test_random_walk_matches_matrix_powers():
+    src, dst = _random_multigraph(7, 40, 0)  # includes multi-edges and self-loops
+    w = _weights(src, dst, 7)
+    assert torch.equal(w, w.T)
+    p = w / w.sum(1, keepdim=True)
+    ref, acc = [], torch.eye(7, dtype=torch.float64)
+    for _ in range(8):
+        acc = acc @ p
+        ref.append(torch.diagonal(acc))
+    torch.testing.assert_close(random_walk_pe(w, 8), torch.stack(ref, 1))
+
+
+def test_projector_pe_properties():
+    src, dst = _random_multigraph(9, 60, 1)
+    w = _weights(src, dst, 9)
+    pe = laplacian_pe(w, 20, "projector")
+    assert pe.shape == (9, 20) and pe.min() >= -1e-12 and pe.max() <= 1 + 1e-12
+    # each column is the diagonal of an eigenspace projector: its trace is the (integer) multiplicity
+    trace = pe.sum(0)
+    assert torch.allclose(trace, trace.round(), atol=1e-9)
+    assert trace[-1] == 0  # at most n - 1 non-trivial eigenspaces: zero-padded
+    assert int(trace.sum().round()) == 8  # connected: all but the trivial eigenvector
+
+
+def test_eigvec_form_sign_and_orthonormality():
+    src, dst = _random_multigraph(6, 30, 2)
+    w = _weights(src, dst, 6)
+    pe = laplacian_pe(w, 8, "eigvec")
+    vecs = pe[:, :5]
+    torch.testing.assert_close(vecs.T @ vecs, torch.eye(5, dtype=torch.float64), atol=1e-9, rtol=0)
+    assert torch.all(vecs[vecs.abs().argmax(0), torch.arange(5)] > 0)
+    assert pe[:, 5:].abs().max() == 0
+    with pytest.raises(ValueError):
+        laplacian_pe(w, 2, "bogus")
+
+
+def test_one_atom_cell(simple_cubic):
+    g = build_graph(simple_cubic)
+    # the only edges are to the atom's own images: no Laplacian signal; every step returns in the cell
+    assert g.pe[0, :8].abs().max() == 0
+    torch.testing.assert_close(g.pe[0, 8:], torch.ones(8))
+    p = build_graph(simple_cubic, GraphConfig(pe_mode="periodic_rw")).pe[0, 8:]
+    # 24 moves: +-x, +-y, +-z twice each, the 12 face diagonals once: P(return at t=2) = 36 / 576
+    assert p[0].item() == 0 and p[1].item() == pytest.approx(36 / 576)
+    assert (p[2:] > 0).all()
+
+
+def test_modes_same_width(rocksalt):
+    for mode in ("laplacian+rw", "periodic_rw", "none"):
+        cfg = GraphConfig(pe_mode=mode)
+        pe = build_graph(rocksalt, cfg).pe
+        assert pe.shape == (8, cfg.pe_dim) and pe.dtype == torch.float32
+        if mode == "none":
+            assert pe.abs().max() == 0
+        if mode == "periodic_rw":
+            assert pe[:, :8].abs().max() == 0
+    with pytest.raises(ValueError):
+        positional_encoding(torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long), None, 1,
+                            GraphConfig(pe_mode="periodic_rw"))
+
+
+def test_rocksalt_projector_is_symmetric(rocksalt):
+    # all atoms of rocksalt are equivalent in the k-NN graph: the basis-invariant PE is the same for all
+    pe = build_graph(rocksalt).pe
+    torch.testing.assert_close(pe, pe[:1].expand_as(pe), atol=1e-6, rtol=0)
+    assert pe[:, :8].abs().sum() > 0
+
+
+def test_periodic_rw_equals_cell_rw_of_a_large_supercell():
+    """A walk of t <= 4 steps cannot wrap around a 5x5x5 supercell (k-NN shifts are within +-1 cell)."""
+    rng = np.random.default_rng(4)
+    s = Structure(Lattice.from_parameters(3.1, 3.6, 4.2, 80, 95, 110), ["Si", "O"], rng.random((2, 3)))
+    cfg = GraphConfig(rw_pe_dim=4)
+    periodic = build_graph(s, dataclasses.replace(cfg, pe_mode="periodic_rw")).pe[:, 8:]
+    big = s.copy()
+    big.make_supercell(5)
+    cell_rw = build_graph(big, dataclasses.replace(cfg, lap_pe_dim=0)).pe  # [250, 4]
+    frac = (big.frac_coords * 5) % 1.0
+    diff = frac[:, None, :] - s.frac_coords[None] % 1.0
+    orig = torch.as_tensor(np.abs(diff - np.round(diff)).max(-1).argmin(1))
+    torch.testing.assert_close(cell_rw, periodic[orig], atol=1e-6, rtol=0)
+    # the unit cell's own random walk differs (walks that wrap around the cell count as returns)
+    small = build_graph(s, cfg).pe[:, 8:]
+    assert (small - periodic).abs().max() > 1e-2
+
+
+def test_pe_supercell_changes_only_in_cell_mode():
+    s = Structure(Lattice.from_parameters(3.1, 3.6, 4.2, 80, 95, 110), ["Si", "O"], [[0, 0, 0], [0.4, 0.3, 0.6]])
+    sc = s.copy()
+    sc.make_supercell(2)
+    idx = (torch.as_tensor(sc.atomic_numbers) == 8).long()  # supercell atom -> unit-cell atom (Si 0, O 1)
+    for mode, same in (("periodic_rw", True), ("laplacian+rw", False)):
+        p, ps = build_graph(s, GraphConfig(pe_mode=mode)).pe, build_graph(sc, GraphConfig(pe_mode=mode)).pe
+        assert torch.allclose(ps, p[idx], atol=1e-6) == same, mode
