@@ -1,0 +1,320 @@
+"""Graph-building throughput: crystograph.graphs.build_graph vs ALIGNN's DGL-free builder.
+
+    .venv/bin/python benchmarks/graph_build.py [--n 2000] [--seed 0] [--threads 1] [--default-threads]
+
+Runs in OUR venv. Draws a seeded random sample of structures from
+``../shared/data/mp_mtcgcnn/mp_eform_gap.csv.gz``, then on the very same structures:
+
+* ours: CIF -> pymatgen ``Structure`` (timed separately, ``parse_wall_s``), then
+  ``crystograph.graphs.build_graph(structure)`` with the default ``GraphConfig`` -- only this is in ``wall_s``;
+* ALIGNN: ``benchmarks/alignn_graph_build.py`` in the ALIGNN venv (``$ALIGNN_VENV``, default
+  /work/alignn-venv, made by ``benchmarks/setup_alignn.sh``) as a subprocess, cutoff 8 A, max 12 neighbours,
+  line graph on; CIF -> jarvis Atoms conversion is likewise outside ``wall_s``.
+
+Both processes get the same thread count (``OMP_NUM_THREADS`` and ``torch.set_num_threads``; default 1)
+and run one after the other, never at the same time. Each side builds its first structure once untimed
+(warm-up). ``--repeats R`` times each side R times (interleaved) and keeps the fastest wall time, which
+damps noise from other jobs on a shared machine. Writes ``benchmarks/results/graph_build.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import _common  # noqa: E402
+
+DEFAULT_DATA = _common.SHARED_DATA / "mp_mtcgcnn" / "mp_eform_gap.csv.gz"
+
+
+def _parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--n", type=int, default=2000, help="structures in the sample (default 2000)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--threads", type=int, default=1, help="threads for both builders (default 1)")
+    p.add_argument("--default-threads", action="store_true",
+                   help="also time both builders with their library-default thread count")
+    p.add_argument("--repeats", type=int, default=1, help="time each side R times, keep the fastest")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CSV(.gz) with material_id and cif")
+    p.add_argument("--alignn-venv", type=Path, default=_common.DEFAULT_ALIGNN_VENV)
+    p.add_argument("--skip-alignn", action="store_true", help="time only our builder")
+    p.add_argument("--skip-ours", action="store_true", help="time only ALIGNN (tests the ALIGNN side)")
+    p.add_argument("--profile", type=Path, default=None,
+                   help="also cProfile our builder over the sample; write pstats here, top entries into the JSON")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "graph_build.json")
+    return p.parse_args(argv)
+
+
+ARGS = _parse_args()
+if ARGS.threads > 0:  # before torch/numpy start their thread pools
+    _common.set_threads(ARGS.threads)
+
+import torch  # noqa: E402
+
+csv.field_size_limit(1 << 30)
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+# ----------------------------------------------------------------------------------------------
+
+def load_sample(path: Path, n: int, seed: int) -> list[dict[str, str]]:
+    """Seeded sample of ``n`` rows (``random.Random(seed).sample`` over row positions, file order kept)."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    idx = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
+    id_col = "material_id" if "material_id" in rows[0] else "id"
+    return [{"id": rows[i][id_col], "cif": rows[i]["cif"]} for i in idx], len(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# ours
+# ----------------------------------------------------------------------------------------------
+
+def parse_structures(sample):
+    import warnings
+
+    from pymatgen.core import Structure
+
+    out, failures = [], []
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for row in sample:
+            try:
+                out.append((row["id"], Structure.from_str(row["cif"], fmt="cif")))
+            except Exception as exc:  # noqa: BLE001
+                failures.append({"id": row["id"], "stage": "parse", "error": f"{type(exc).__name__}: {exc}"})
+    return out, failures, time.perf_counter() - t0
+
+
+def time_ours(structures, threads: int) -> dict:
+    from crystograph.graphs import build_graph
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    if structures:
+        build_graph(structures[0][1])  # warm-up, untimed
+    per, failures = [], []
+    t_start = time.perf_counter()
+    for sid, s in structures:
+        t = time.perf_counter()
+        try:
+            g = build_graph(s)
+        except Exception as exc:  # noqa: BLE001
+            failures.append({"id": sid, "stage": "build", "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        dt = time.perf_counter() - t
+        per.append((sid, int(g.num_nodes), int(g.edge_index.size(1)), int(g.lg_edge_index.size(1)), dt))
+    wall = time.perf_counter() - t_start
+    return {
+        "n": len(per),
+        "wall_s": wall,
+        "sum_per_structure_s": sum(p[4] for p in per),
+        "structures_per_s": len(per) / wall if wall > 0 else None,
+        "threads": torch.get_num_threads(),
+        "failures": failures,
+        "_per": per,
+    }
+
+
+def profile_ours(structures, path: Path, top: int = 25) -> dict:
+    import cProfile
+    import pstats
+
+    from crystograph.graphs import build_graph
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for _, s in structures:
+        try:
+            build_graph(s)
+        except Exception:  # noqa: BLE001
+            pass
+    prof.disable()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(str(path))
+    st = pstats.Stats(prof)
+    total = max(st.total_tt, 1e-12)
+    rows, ours = [], []
+    for (fname, line, func), (cc, nc, tt, ct, _) in st.stats.items():
+        entry = {"function": f"{Path(fname).name}:{line}({func})", "ncalls": nc, "tottime_s": round(tt, 4),
+                 "cumtime_s": round(ct, 4), "cum_share": round(ct / total, 3)}
+        rows.append(entry)
+        if "crystograph" in fname:
+            ours.append({**entry, "function": f"{fname.split('crystograph/')[-1]}:{line}({func})"})
+    rows.sort(key=lambda r: r["tottime_s"], reverse=True)
+    ours.sort(key=lambda r: r["cumtime_s"], reverse=True)
+    return {"total_s_under_profiler": round(total, 4), "n_structures": len(structures),
+            "top_tottime": rows[:top], "crystograph_functions_by_cumtime": ours[:top]}
+
+
+# ----------------------------------------------------------------------------------------------
+# ALIGNN (subprocess in its own venv)
+# ----------------------------------------------------------------------------------------------
+
+def time_alignn(csv_path: Path, venv: Path, threads: int, workdir: Path, tag: str) -> dict:
+    py = venv / "bin" / "python"
+    if not py.exists():
+        raise SystemExit(f"ALIGNN venv not found at {venv}; run: bash benchmarks/setup_alignn.sh")
+    out = workdir / f"alignn_{tag}.json"
+    per_csv = workdir / f"alignn_{tag}_per.csv"
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        if threads > 0:
+            env[var] = str(threads)
+        else:
+            env.pop(var, None)
+    cmd = [str(py), str(HERE / "alignn_graph_build.py"), str(csv_path), "--cutoff", "8", "--max-neighbors", "12",
+           "--threads", str(threads), "--out", str(out), "--per-structure", str(per_csv)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ALIGNN graph build failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    res = json.loads(out.read_text())
+    with open(per_csv, newline="") as fh:
+        res["_per"] = [(r["id"], int(r["natoms"]), int(r["edges"]), int(r["line_edges"]), float(r["seconds"]))
+                       for r in csv.DictReader(fh)]
+    return res
+
+
+# ----------------------------------------------------------------------------------------------
+
+def _stats(per) -> dict:
+    return {
+        "natoms": _common.describe([p[1] for p in per]),
+        "edges": _common.describe([p[2] for p in per]),
+        "line_edges": _common.describe([p[3] for p in per]),
+        "edges_per_atom": _common.describe([p[2] / p[1] for p in per if p[1]]),
+        "line_edges_per_edge": _common.describe([p[3] / p[2] for p in per if p[2]]),
+        "seconds_per_structure": _common.describe([p[4] for p in per]),
+    }
+
+
+def _summary(res: dict | None) -> dict | None:
+    if res is None:
+        return None
+    out = {k: v for k, v in res.items() if not k.startswith("_") and k not in ("edges", "line_edges", "natoms")}
+    out["per_structure"] = _stats(res["_per"])
+    return out
+
+
+def _best(runs: list[dict]) -> dict:
+    best = min(runs, key=lambda r: r["wall_s"])
+    best = dict(best)
+    best["wall_s_all_repeats"] = [r["wall_s"] for r in runs]
+    return best
+
+
+def run_pair(structures, csv_path, args, threads: int, workdir: Path, tag: str):
+    ours_runs, alignn_runs = [], []
+    for rep in range(args.repeats):
+        if not args.skip_ours:
+            ours_runs.append(time_ours(structures, threads))
+            print(f"[graph_build] {tag} rep {rep}: ours {ours_runs[-1]['structures_per_s']:.1f} structures/s",
+                  file=sys.stderr)
+        if not args.skip_alignn:
+            alignn_runs.append(time_alignn(csv_path, args.alignn_venv, threads, workdir, f"{tag}_{rep}"))
+            print(f"[graph_build] {tag} rep {rep}: alignn {alignn_runs[-1]['structures_per_s']:.1f} structures/s",
+                  file=sys.stderr)
+    ours = _best(ours_runs) if ours_runs else None
+    alignn = _best(alignn_runs) if alignn_runs else None
+    block = {"threads": threads if threads > 0 else "library default", "ours": _summary(ours),
+             "alignn": _summary(alignn)}
+    if ours and alignn:
+        block["ratio_ours_over_alignn_structures_per_s"] = ours["structures_per_s"] / alignn["structures_per_s"]
+        a_per = {p[0]: p for p in alignn["_per"]}
+        both = [(p, a_per[p[0]]) for p in ours["_per"] if p[0] in a_per]
+        block["n_common"] = len(both)
+        block["natoms_mismatch_ids"] = [p[0] for p, a in both if p[1] != a[1]][:20]
+        block["ratio_ours_over_alignn_edges"] = _common.describe([p[2] / a[2] for p, a in both if a[2]])
+        block["ratio_ours_over_alignn_line_edges"] = _common.describe([p[3] / a[3] for p, a in both if a[3]])
+    return block
+
+
+def main(args: argparse.Namespace) -> dict:
+    t_all = time.perf_counter()
+    sample, n_rows = load_sample(args.data, args.n, args.seed)
+    print(f"[graph_build] sampled {len(sample)} of {n_rows} structures (seed {args.seed})", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="graph_build_") as tmp:
+        workdir = Path(tmp)
+        csv_path = workdir / "structures.csv"
+        with open(csv_path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["id", "cif"])
+            w.writerows((r["id"], r["cif"]) for r in sample)
+
+        structures, parse_failures, parse_wall = ([], [], 0.0) if args.skip_ours else parse_structures(sample)
+        results = {"fixed_threads": run_pair(structures, csv_path, args, args.threads, workdir, "fixed")}
+        if args.default_threads:
+            # Undo the pinning for this pass: torch default = number of usable cores.
+            torch.set_num_threads(os.cpu_count() or 1)
+            results["default_threads"] = run_pair(structures, csv_path, args, 0, workdir, "default")
+        profile = None
+        if args.profile is not None and not args.skip_ours:
+            torch.set_num_threads(args.threads if args.threads > 0 else (os.cpu_count() or 1))
+            profile = profile_ours(structures, args.profile)
+
+    fixed = results["fixed_threads"]
+    report = {
+        "benchmark": "graph_build",
+        "command": _common.command_line(),
+        "seed": args.seed,
+        "n": len(sample),
+        "data_source": {**_common.data_source(args.data), "rows_in_file": n_rows,
+                        "sampling": "random.Random(seed).sample(range(rows), n), then file order"},
+        "hardware": _common.hardware(args.threads),
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "ours": {
+            "builder": "crystograph.graphs.build_graph(structure) with default GraphConfig",
+            "parse_wall_s": parse_wall,
+            "parse_note": "CIF -> pymatgen Structure.from_str; not included in wall_s",
+            "parse_failures": parse_failures,
+        },
+        "alignn": {"builder": "alignn.torch_graph_builder.build_pure_torch_graph "
+                              "(cutoff 8 A, max_neighbors 12, three_body_cutoff 8 A, cgcnn features, line graph)",
+                   "venv": str(args.alignn_venv)},
+        "wall_s_ours": (fixed["ours"] or {}).get("wall_s"),
+        "structures_per_s_ours": (fixed["ours"] or {}).get("structures_per_s"),
+        "wall_s_alignn": (fixed["alignn"] or {}).get("wall_s"),
+        "structures_per_s_alignn": (fixed["alignn"] or {}).get("structures_per_s"),
+        "ratio_ours_over_alignn": fixed.get("ratio_ours_over_alignn_structures_per_s"),
+        "results": results,
+        "versions": {
+            "ours": {**_common.versions(["crystograph", "torch", "torch-geometric", "pymatgen", "numpy", "scipy",
+                                         "vesin"]), "git_commit": _common.git_commit()},
+            "alignn_env": (fixed["alignn"] or {}).get("versions"),
+        },
+        "notes": [
+            "Graph building only: CIF parsing/conversion is timed separately on each side and excluded.",
+            "The two builders do different amounts of work: ours returns exactly k=12 neighbours per atom "
+            "(searched to 20 A, long bonds flagged), RBF edge features (r, theta, phi), line-graph angle RBFs and "
+            "Laplacian+random-walk positional encodings; ALIGNN's keeps up to 12 neighbours within 8 A and returns "
+            "raw displacement vectors, bond cosines and CGCNN node features (its RBFs are computed in the model).",
+        ],
+        "wall_s_total": time.perf_counter() - t_all,
+    }
+    if profile is not None:
+        report["profile_ours"] = profile
+        report["profile_file"] = str(args.profile)
+    report["hardware"]["load_avg_1m_at_end"] = round(os.getloadavg()[0], 2)
+    return report
+
+
+if __name__ == "__main__":
+    rep = main(ARGS)
+    _common.write_json(ARGS.out, rep)
+    print(json.dumps({k: rep[k] for k in ("n", "threads", "structures_per_s_ours", "structures_per_s_alignn",
+                                          "ratio_ours_over_alignn")}, indent=2))
