@@ -99,3 +99,10 @@ def test_edge_features_layout():
     assert abs(p_part[2].argmax().item() - 0.25 * (cfg.n_rbf_phi - 1)) <= 0.5
     assert e[:, -1].tolist() == [0.0, 1.0, 0.0]  # r > 8 Å
     assert edge_features(np.zeros((0, 3)), cfg).shape == (0, cfg.edge_dim)
+
+
+def test_angles_ignore_round_off_at_branch_cuts():
+    # phi jumps from pi to -pi across y = 0 and is arbitrary on the z axis: round-off must not matter
+    a = edge_features(np.array([[-3.0, 1e-16, 0.0], [1e-17, -1e-17, 2.0], [-1e-17, 1e-17, -2.0]]))
+    b = edge_features(np.array([[-3.0, -1e-16, 0.0], [-1e-17, 1e-17, 2.0], [1e-17, -1e-17, -2.0]]))
+    torch.testing.assert_close(a, b, atol=0, rtol=0)

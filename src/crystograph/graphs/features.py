@@ -47,6 +47,7 @@ from crystograph.config import N_ATOM_FEATURES, GraphConfig
 from crystograph.errors import InputError
 
 MAX_Z = 100
+SNAP = 1e-6  # Å; displacement components smaller than this are treated as exactly zero for the angles
 
 # (name, number of bins); the order is the order of the feature vector.
 ATOM_FEATURE_BLOCKS: tuple[tuple[str, int], ...] = (
@@ -161,7 +162,12 @@ def gaussian_rbf(x: torch.Tensor, vmin: float, vmax: float, n: int) -> torch.Ten
 
 
 def spherical(edge_vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(r, theta, phi) of displacement vectors [E, 3]; theta in [0, pi] (0 for r = 0), phi in [-pi, pi]."""
+    """(r, theta, phi) of displacement vectors [E, 3]; theta in [0, pi] (0 for r = 0), phi in [-pi, pi].
+
+    Components below SNAP (1e-6 Å) are set to +0 first: phi jumps from pi to -pi across y = 0 (x < 0) and is
+    arbitrary for x = y = 0, so round-off of +-1e-16 (e.g. after a translation) must not pick the branch.
+    """
+    edge_vec = torch.where(edge_vec.abs() < SNAP, torch.zeros_like(edge_vec), edge_vec)
     r = torch.linalg.vector_norm(edge_vec, dim=-1)  # [E]
     cos_t = torch.where(r > 0, edge_vec[:, 2] / r.clamp_min(1e-12), torch.ones_like(r)).clamp(-1.0, 1.0)
     theta = torch.arccos(cos_t)  # [E]
