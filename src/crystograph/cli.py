@@ -24,7 +24,7 @@ from crystograph.errors import CrystographError, Skipped
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CrysToGraph: transformer graph networks for crystal properties.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 
