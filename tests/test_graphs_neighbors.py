@@ -156,3 +156,18 @@ def test_partially_isolated_keeps_fewer_edges():
 def test_bad_option():
     with pytest.raises(ValueError):
         knn(np.zeros((1, 3)), np.eye(3) * 3, on_isolated_atoms="skip")
+
+
+def test_ties_robust_to_round_off_at_nice_values():
+    from crystograph.graphs.neighbors import _refine
+
+    # 1.650005 sits on a 1e-5 rounding boundary: round-off must not split the tie
+    x = np.array([1.650005 - 1e-15, 1.650005 + 1e-15, 1.650005, 1.7])
+    g = _refine(np.zeros(4, dtype=np.int64), x)
+    assert g[0] == g[1] == g[2] != g[3]
+    assert _refine(np.array([1, 1, 0, 0]), np.array([2.0, 1.0, 2.0, 1.0])).tolist() == [4, 3, 2, 1]
+    a = 3.30001  # bcc: shells at a*sqrt(3)/2 and a with components +-a/2 = +-1.650005
+    lat = Lattice([[-a / 2, a / 2, a / 2], [a / 2, -a / 2, a / 2], [a / 2, a / 2, -a / 2]])
+    ref = _knn(Structure(lat, ["Nb"], [[0, 0, 0]])).vec
+    for frac in np.random.default_rng(0).random((30, 3)):
+        np.testing.assert_allclose(_knn(Structure(lat, ["Nb"], [frac])).vec, ref, atol=1e-9)

@@ -7,9 +7,11 @@ at `max_radius`. Candidates are searched out to radius + 1e-3 Å, so that every 
 (ties included) is present before the selection.
 
 Ties at the k-th shell are broken deterministically and independently of atom order and of a global
-translation: each centre's candidates are sorted by (distance rounded to 1e-5 Å, then the x, y, z
-components of the displacement rounded to 1e-5 Å), never by neighbour index. Permuting the atoms therefore
-permutes the graph. Zero-distance pairs (an atom with itself, or two coincident atoms) are excluded.
+translation: each centre's candidates are sorted by distance, then by the x, y, z components of the
+displacement, where values within 1e-5 Å count as equal (chained-gap clustering, see `_refine`; more robust
+than rounding to a 1e-5 grid, where round-off decides on which side of a grid boundary a "nice" value such as
+a/2 falls), never by neighbour index. Permuting the atoms therefore permutes the graph. Zero-distance pairs
+(an atom with itself, or two coincident atoms) are excluded.
 
 Atoms with fewer than k neighbours within `max_radius` are handled by `on_isolated_atoms`: "error"
 (default) raises `InputError` naming the atom index and element, "warn" warns and keeps the fewer edges,
@@ -31,7 +33,7 @@ from crystograph.errors import InputError
 OnIsolated = Literal["error", "warn", "ignore"]
 
 SEARCH_MARGIN = 1e-3  # Å searched beyond the trusted radius
-ROUND = 1e5  # tie-breaking resolution: 1e-5 Å
+TIE_TOL = 1e-5  # Å: distances / displacement components closer than this are ties
 GROWTH = 1.5
 MIN_DISTANCE = 1e-8  # pairs closer than this are dropped (self pairs / coincident atoms)
 
@@ -113,13 +115,14 @@ def knn(
             raise InputError(source, msg)
         if on_isolated_atoms == "warn":
             warnings.warn(f"{source}: {msg}; keeping fewer edges", stacklevel=2)
-        keep = d < radius + 1.0 / ROUND  # never beyond max_radius (up to the rounding resolution)
+        keep = d <= radius + TIE_TOL  # never beyond max_radius (up to the tie tolerance)
         i, j, s, d, v = i[keep], j[keep], s[keep], d[keep], v[keep]
 
-    # Sort each centre's candidates by rounded distance, then rounded displacement (order-independent ties).
-    vkey = np.rint(v * ROUND).astype(np.int64)  # [C, 3]
-    dkey = np.rint(d * ROUND).astype(np.int64)  # [C]
-    order = np.lexsort((vkey[:, 2], vkey[:, 1], vkey[:, 0], dkey, i))
+    # Sort each centre's candidates by distance, then displacement x, y, z, each compared up to TIE_TOL.
+    group = i
+    for values in (d, v[:, 0], v[:, 1], v[:, 2]):
+        group = _refine(group, values)
+    order = np.argsort(group, kind="stable")
     i_sorted = i[order]
     cand_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(i_sorted, minlength=n), out=cand_ptr[1:])
@@ -137,6 +140,23 @@ def knn(
         ptr=ptr,
         radius=radius,
     )
+
+
+def _refine(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Split each group of candidates into runs of `values` that agree within TIE_TOL (chained gaps).
+
+    Returns new group ids [C], increasing in (group, value) order. Unlike rounding to a 1e-5 grid, this does
+    not depend on which side of a grid boundary round-off puts a "nice" value such as a/2 = 1.650005 Å: only a
+    gap between two distinct values of about TIE_TOL is ambiguous. It uses only the values, never the atom
+    index, so the result is independent of atom order.
+    """
+    order = np.lexsort((values, group))
+    g, x = group[order], values[order]
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = (g[1:] != g[:-1]) | (x[1:] - x[:-1] > TIE_TOL)
+    out = np.empty(order.size, dtype=np.int64)
+    out[order] = np.cumsum(new)
+    return out
 
 
 def _element(atomic_numbers: np.ndarray | None, index: int) -> str:
