@@ -68,30 +68,36 @@ def assign_folds(loaded, seed: int = 0) -> dict[str, int]:
     raise ValueError(f"unknown fold scheme {task.fold_scheme!r}")
 
 
-def read_validation_file(path: str | Path, dataset: str) -> dict[str, int]:
-    """Test fold of every id of `dataset` in a MatBench ``matbench_v0.1_validation.json(.gz)``."""
+def read_validation_file(path: str | Path, dataset: str | Sequence[str]):
+    """Test fold of every id of `dataset` in a MatBench ``matbench_v0.1_validation.json(.gz)``:
+    ``{id: fold}``, or ``{dataset: {id: fold}}`` when several datasets are asked for (one read of the file)."""
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as fh:
         doc = json.load(fh)
-    splits = doc["splits"][dataset]
-    out: dict[str, int] = {}
-    for key, split in splits.items():
-        k = int(key.split("_")[-1])
-        for rid in split["test"]:
-            if rid in out:
-                raise ValueError(f"{rid} is in two test folds of {dataset}")
-            out[rid] = k
-    return out
+    names = [dataset] if isinstance(dataset, str) else list(dataset)
+    result: dict[str, dict[str, int]] = {}
+    for name in names:
+        out: dict[str, int] = {}
+        for key, split in doc["splits"][name].items():
+            k = int(key.split("_")[-1])
+            for rid in split["test"]:
+                if rid in out:
+                    raise ValueError(f"{rid} is in two test folds of {name}")
+                out[rid] = k
+        result[name] = out
+    return result[dataset] if isinstance(dataset, str) else result
+
+
+def _mismatches(folds: dict[str, int], official: dict[str, int]) -> list[str]:
+    bad = [rid for rid, k in folds.items() if official.get(rid) != k]
+    if len(folds) == len(official):
+        bad += sorted(set(official) - set(folds))
+    return bad
 
 
 def check_official_folds(folds: dict[str, int], validation_file: str | Path, dataset: str) -> list[str]:
     """Ids whose fold differs from the official validation file (empty list = identical)."""
-    official = read_validation_file(validation_file, dataset)
-    bad = [rid for rid, k in folds.items() if official.get(rid) != k]
-    missing = set(official) - set(folds)
-    if len(folds) == len(official) and missing:
-        bad += sorted(missing)
-    return bad
+    return _mismatches(folds, read_validation_file(validation_file, dataset))
 
 
 def split_indices(ids: Sequence[str], folds: dict[str, int], k: int) -> tuple[list[int], list[int]]:

@@ -91,15 +91,23 @@ def sha256_file(path: str | Path) -> str:
 
 
 def provenance_lines(folder: Path) -> list[str]:
-    """The source lines (``**Source**`` bullets, ``owner/repo@commit`` mentions) of ``folder/PROVENANCE.md``."""
+    """The bullets of ``folder/PROVENANCE.md`` that name a source (``**Source**`` or ``owner/repo@commit``),
+    each joined into one line."""
     path = Path(folder) / "PROVENANCE.md"
     if not path.exists():
         return []
-    out = []
+    bullets: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        if "**Source**" in line or _SHA_RE.search(line):
-            text = line.strip().lstrip("-").strip()
-            out.append(text if len(text) <= 400 else text[:397] + "...")
+        if line.startswith("- "):
+            bullets.append(line[2:].strip())
+        elif line.startswith("  ") and bullets and line.strip():
+            bullets[-1] += " " + line.strip()
+        elif not line.strip() or line.startswith("#") or line.startswith("|"):
+            bullets.append("")  # a blank line or a heading ends the bullet
+    out = []
+    for text in bullets:
+        if text and ("**Source**" in text or _SHA_RE.search(text)):
+            out.append(text if len(text) <= 500 else text[:497] + "...")
     return out
 
 
@@ -181,7 +189,7 @@ def load_local(task: Task, data_dir: Path | None, *, limit: int | None = None, s
     rows = list(zip(df.index.tolist(), ids, ys, df["cif"].tolist()))
     for row, rid, y, cif in track(rows, description=f"reading {task.name}", enabled=progress):
         source = f"{path}:{row + 2}"  # 1-based line number in the CSV, after the header
-        structure = _parse(lambda cif=cif: _structure_from_cif(cif), source, strict, skipped)
+        structure = _parse(lambda cif=cif, source=source: _structure_from_cif(cif, source), source, strict, skipped)
         if structure is not None:
             records.append(_record(rid, structure, task.target, y, source))
     fold_of = None
@@ -203,10 +211,15 @@ def load_local(task: Task, data_dir: Path | None, *, limit: int | None = None, s
     return LoadedTask(task, records, skipped, ids, ys, fold_of, data_source)
 
 
-def _structure_from_cif(cif: str):
-    from pymatgen.core import Structure
+def _structure_from_cif(cif, source: str):
+    from crystograph.structures import parse_cif
 
-    return Structure.from_str(cif, fmt="cif")
+    if not isinstance(cif, str):
+        raise InputError(source, "empty CIF cell")
+    structures = parse_cif(cif, source)
+    if len(structures) != 1:
+        raise InputError(source, f"the CIF holds {len(structures)} structures; expected one")
+    return structures[0]
 
 
 # ------------------------------------------------------------------------------------------------ download

@@ -249,7 +249,7 @@ def _run_task(task, model, label, preset, layout, fold_ids, max_minutes, data_di
 
                 console.print(f"fold {k}: training on {len(tr)}, testing on {len(te)} (≤ {max_minutes} min)")
                 pred = fit_predict(factory, [graphs[i] for i in tr], [graphs[i] for i in te], tcfg,
-                                   fold_dir / "train", task.task_type)
+                                   fold_dir / "train", task.task_type, progress=progress)
                 n_epochs = _read_epochs(fold_dir / "train")
             pred = np.asarray(pred, dtype=float).reshape(len(te), -1)[:, 0]
             truth = y[te, 0]

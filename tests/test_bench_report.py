@@ -1,0 +1,41 @@
+"""Results table: paper rows, our rows under them, bold best per row, README markers."""
+
+from __future__ import annotations
+
+import json
+
+from crystograph.bench import report
+
+
+def _result(tmp_path, task, model, mean, folds=5, budget=3.0, gpu=None):
+    data = {"task": task, "model": model, "metric": "MAE", "mean": mean, "std": 0.1,
+            "folds": [{"fold": k, "score": mean} for k in range(folds)], "n_samples": 636,
+            "budget_minutes_per_fold": None if model == "dummy" else budget, "hardware": {"gpu": gpu}}
+    (tmp_path / f"{task}__{model}.json").write_text(json.dumps(data))
+
+
+def test_table_rows_and_bold(tmp_path):
+    _result(tmp_path, "local_matbench_jdft2d", "crystograph-small", 45.0)
+    _result(tmp_path, "local_matbench_jdft2d", "cgcnn", 50.0, folds=3)
+    _result(tmp_path, "local_matbench_jdft2d", "dummy", 67.2)
+    _result(tmp_path, "local_bulk_s", "dummy", 1.0)
+    text = report.make_table(tmp_path)
+    lines = text.splitlines()
+    paper = next(line for line in lines if line.startswith("| jdft2d |"))
+    assert "paper, GPU, full data" in paper and "**32.3720**" in paper
+    ours = next(line for line in lines if "local_matbench_jdft2d" in line)
+    assert "ours, CPU, budget 3 min/fold" in ours and "exact copy of MatBench matbench_jdft2d" in ours
+    assert "**45.0000**" in ours and "50.0000†" in ours and "67.2000" in ours
+    assert lines.index(ours) == lines.index(paper) + 1
+    assert "| mp_is_metal |" in text and "**0.9520**" in text  # ROC-AUC: higher is better
+    assert "Other tasks" in text and "local_bulk_s" in text and "stand-in for UnconvBench bulk_s" in text
+
+
+def test_update_readme_between_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# B\n\nintro\n\n{report.START}\nold\n{report.END}\n\nfooter\n")
+    report.update_readme(readme, "| new |\n")
+    text = readme.read_text()
+    assert "old" not in text and "| new |" in text and text.endswith("footer\n") and "intro" in text
+    report.update_readme(readme, "| newer |\n")
+    assert readme.read_text().count(report.START) == 1

@@ -1,0 +1,127 @@
+"""Runner: end-to-end on tiny data (dummy, CGCNN), results schema, resumability."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import shared_file
+from crystograph.bench import runner
+from crystograph.errors import InputError
+
+SCHEMA = {"task", "model", "metric", "folds", "mean", "std", "budget_minutes_per_fold", "command", "seed",
+          "data_source", "stand_in", "hardware", "wall_s", "versions", "notes"}
+FOLD_KEYS = {"fold", "score", "n_test", "n_train", "wall_s", "epochs"}
+
+
+@pytest.fixture
+def tiny_data(tmp_path, monkeypatch):
+    """A 30-row stand-in for supercon/supercon.csv.gz built from simple cubic crystals."""
+    from pymatgen.core import Lattice, Structure
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(30):
+        a = 3.5 + 0.05 * i
+        s = Structure(Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+        rows.append({"material_id": f"JVASP-{i:03d}", "split": "train", "tc_K": float(rng.uniform(0, 10)),
+                     "cif": s.to(fmt="cif"), "natoms": 2})
+    (tmp_path / "data" / "supercon").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(tmp_path / "data" / "supercon" / "supercon.csv.gz", index=False)
+    monkeypatch.setenv("CRYSTOGRAPH_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def _run(root, **kw):
+    kw.setdefault("progress", False)
+    return runner.run_bench(["local_supercon"], data_dir=root / "data", out_dir=root / "results",
+                            run_dir=root / "runs", graph_cache_dir=root / "graphs", command="pytest", **kw)[0]
+
+
+def test_dummy_end_to_end_writes_schema(tiny_data):
+    res = _run(tiny_data, model="dummy")
+    path = tiny_data / "results" / "local_supercon__dummy.json"
+    on_disk = json.loads(path.read_text())
+    assert SCHEMA <= set(on_disk) and len(on_disk["folds"]) == 5
+    assert all(FOLD_KEYS <= set(f) for f in on_disk["folds"])
+    assert on_disk["stand_in"]["stands_in_for"] == "UnconvBench supercon" and on_disk["stand_in"]["is_stand_in"]
+    assert on_disk["skipped"]["count"] == 0 and on_disk["n_samples"] == 30
+    assert on_disk["hardware"]["cpu_cores"] >= 1 and on_disk["versions"]["torch"]
+    assert on_disk["data_source"]["sha256"] and on_disk["command"] == "pytest"
+    # the score is the MAE of the saved predictions, and the predictions are the training means
+    preds = pd.concat(pd.read_csv(tiny_data / "runs" / "local_supercon" / "dummy" / f"fold_{k}" / "predictions.csv")
+                      for k in range(5))
+    assert len(preds) == 30 and set(preds["fold"]) == set(range(5))
+    fold0 = preds[preds["fold"] == 0]
+    assert on_disk["folds"][0]["score"] == pytest.approx(np.mean(np.abs(fold0["target"] - fold0["prediction"])))
+    assert res["mean"] == pytest.approx(np.mean([f["score"] for f in on_disk["folds"]]))
+    assert (tiny_data / "results" / "plots" / "local_supercon__dummy.png").stat().st_size > 1000
+
+
+def test_resumable_folds_are_not_recomputed(tiny_data, monkeypatch):
+    import crystograph.train
+
+    calls = []
+
+    def fake_fit_predict(factory, train, test, cfg, out_dir, task, progress=True):
+        calls.append(out_dir)
+        assert cfg.optimizer == "sgd" and cfg.max_minutes == 0.5
+        assert factory().__class__.__name__ == "CGCNN"
+        return np.full((len(test), 1), np.mean([g.y.item() for g in train]))
+
+    monkeypatch.setattr(crystograph.train, "fit_predict", fake_fit_predict)
+    first = _run(tiny_data, model="cgcnn", folds=2, max_minutes=0.5)
+    assert len(calls) == 2 and [f["fold"] for f in first["folds"]] == [0, 1]
+    assert any("partial" in n for n in first["notes"])
+    second = _run(tiny_data, model="cgcnn", folds=2, max_minutes=0.5)
+    assert len(calls) == 2, "a finished fold was recomputed"
+    assert [f["score"] for f in second["folds"]] == [f["score"] for f in first["folds"]]
+    (tiny_data / "runs" / "local_supercon" / "cgcnn" / "fold_1" / "fold.json").unlink()
+    third = _run(tiny_data, model="cgcnn", folds=None, max_minutes=0.5)
+    assert len(calls) == 2 + 4 and len(third["folds"]) == 5  # folds 1-4 trained, fold 0 reused
+    # other data (a limit) under the same run dir would silently mix results: refused
+    with pytest.raises(InputError, match="other test samples"):
+        _run(tiny_data, model="cgcnn", folds=1, max_minutes=0.5, limit=20)
+
+
+def test_cgcnn_trains_one_fold_for_real(tiny_data):
+    res = _run(tiny_data, model="cgcnn", folds=[2], max_minutes=0.2, epochs=2)
+    (fold,) = res["folds"]
+    assert fold["fold"] == 2 and fold["n_test"] == 6 and fold["n_train"] == 24 and fold["epochs"] >= 1
+    assert np.isfinite(res["mean"]) and res["budget_minutes_per_fold"] == 0.2
+    assert res["train_config"]["optimizer"] == "sgd"
+
+
+def test_bad_arguments(tiny_data):
+    with pytest.raises(InputError, match="unknown model"):
+        _run(tiny_data, model="alignn")
+    with pytest.raises(InputError, match="fold"):
+        _run(tiny_data, model="dummy", folds=[7])
+    assert runner.model_label("crystograph", "paper", "no_gwt") == "crystograph-paper-no_gwt"
+    assert runner.model_label("crystograph") == "crystograph-small"
+
+
+@pytest.mark.shared_data
+def test_dummy_on_first_40_rows_of_supercon(tmp_path, monkeypatch):
+    path = shared_file("supercon/supercon.csv.gz")
+    monkeypatch.setenv("CRYSTOGRAPH_CACHE", str(tmp_path / "cache"))
+    res = runner.run_bench("local_supercon", model="dummy", data_dir=path.parent.parent, out_dir=tmp_path / "r",
+                           run_dir=tmp_path / "runs", limit=40, progress=False)[0]
+    assert res["n_samples"] == 40 and sum(f["n_test"] for f in res["folds"]) == 40
+    assert any("limit" in n for n in res["notes"])
+    assert any("cdvae@840cd70" in line for line in res["data_source"]["provenance"])
+
+
+@pytest.mark.shared_data
+def test_local_matbench_folds_checked_against_official(tmp_path, monkeypatch):
+    path = shared_file("matbench/matbench_v0.1_validation.json.gz")
+    monkeypatch.setenv("CRYSTOGRAPH_CACHE", str(tmp_path / "cache"))
+    res = runner.run_bench("local_matbench_jdft2d", model="dummy", data_dir=path.parent.parent,
+                           out_dir=tmp_path / "r", run_dir=tmp_path / "runs", progress=False)[0]
+    assert res["folds_verified_against_official"] is True
+    assert [f["n_test"] for f in res["folds"]] == [128, 127, 127, 127, 127]
+    # MatBench's dummy (mean predictor) on jdft2d: 67.2851 meV/atom in the paper's Table 3
+    assert res["mean"] == pytest.approx(67.2851, abs=0.5)
