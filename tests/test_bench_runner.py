@@ -125,3 +125,34 @@ def test_local_matbench_folds_checked_against_official(tmp_path, monkeypatch):
     assert [f["n_test"] for f in res["folds"]] == [128, 127, 127, 127, 127]
     # MatBench's dummy (mean predictor) on jdft2d: 67.2851 meV/atom in the paper's Table 3
     assert res["mean"] == pytest.approx(67.2851, abs=0.5)
+
+
+def _script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_script_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_scripts_export_the_folds_the_runner_uses(tiny_data, capsys):
+    script = _script("run_bench")
+    assert script.main(["--list"]) == 0 and "local_supercon" in capsys.readouterr().out
+    assert script._folds("2") == 2 and script._folds("0,3") == [0, 3] and script._folds("3,") == [3]
+    assert script.main(["--tasks", "local_supercon", "--data-dir", str(tiny_data / "data"), "--quiet",
+                        "--export-folds", str(tiny_data / "folds")]) == 0
+    exported = pd.read_csv(tiny_data / "folds" / "local_supercon_folds.csv")
+    res = _run(tiny_data, model="dummy")
+    per_fold = exported.groupby("fold").size().to_dict()
+    assert per_fold == {f["fold"]: f["n_test"] for f in res["folds"]}
+    preds = pd.read_csv(tiny_data / "runs" / "local_supercon" / "dummy" / "fold_0" / "predictions.csv")
+    assert set(preds["id"]) == set(exported.loc[exported["fold"] == 0, "id"])
+    assert script.main(["--tasks", "nope", "--quiet"]) == 2
+    table = _script("make_table")
+    readme = tiny_data / "README.md"
+    assert table.main(["--results", str(tiny_data / "results"), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "local_supercon" in text and "bench-tasks:start" in text and "| supercon | paper" in text

@@ -16,6 +16,8 @@ from crystograph.bench.registry import TASKS
 
 START = "<!-- bench-table:start -->"
 END = "<!-- bench-table:end -->"
+TASKS_START = "<!-- bench-tasks:start -->"
+TASKS_END = "<!-- bench-tasks:end -->"
 
 # Paper Table 2: UnconvBench, mean 5-fold MAE.
 PAPER_T2_COLUMNS = ("CrysToGraph", "coGN", "coNGN", "ALIGNN", "CGCNN", "MODNet", "Dummy")
@@ -58,7 +60,7 @@ def load_results(results_dir: str | Path) -> list[dict[str, Any]]:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and "task" in data and "model" in data:
+        if isinstance(data, dict) and {"task", "model"} <= set(data):
             data["_path"] = str(path)
             out.append(data)
     return out
@@ -106,14 +108,14 @@ def _our_rows(task_results: dict[str, list[dict[str, Any]]], columns: tuple[str,
             if variant is not None:
                 row["CrysToGraph"] = next(r for r in results if r["model"] == variant)
             used = list(row.values())
-            values = [row[c]["mean"] if c in row else None for c in columns]
+            values = [row[c].get("mean") if c in row else None for c in columns]
             best = _best(values, higher)
             n = max((r.get("n_samples") or 0) for r in used)
             what = task.label() if task else (used[0].get("stand_in") or {}).get("label", "")
             name = task_name + (f" ({variant})" if variant and variant != "crystograph-small" else "")
             desc = f"ours, {_hardware(used)}, {_budget(used)}; {what}, {n} samples"
             cells = [_fmt(v, bold=(v is not None and v == best),
-                          partial=(c in row and len(row[c].get("folds", [])) < 5)) for c, v in zip(columns, values)]
+                          partial=(c in row and len(row[c].get("folds") or []) < 5)) for c, v in zip(columns, values)]
             lines.append(f"| ↳ {name} | {desc} | " + " | ".join(cells) + " |")
     return lines
 
@@ -163,17 +165,36 @@ def make_table(results_dir: str | Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update_readme(readme: str | Path, table: str) -> Path:
-    """Replace the text between the bench-table markers in `readme` (append a section when absent)."""
+def task_table() -> str:
+    """Markdown list of every registered task: data, target, metric, folds, what it stands in for."""
+    folds = {"matbench": "MatBench official ((Stratified)KFold seed 18012019 over file order)",
+             "unconvbench": "UnconvBench (KFold seed 42 over file order)",
+             "column": "official, from the file's fold column", "kfold_by_id": "ours: KFold(seed) over sorted ids"}
+    lines = ["| task | target (unit) | metric | rows | folds | what it is |", "|---|---|---|---|---|---|"]
+    for t in TASKS.values():
+        rows = f"{t.expected_size:,}" if t.expected_size else "?"
+        lines.append(f"| `{t.name}` | `{t.target}` ({t.unit}) | {t.metric} | {rows} | {folds[t.fold_scheme]} | "
+                     f"{t.label()} |")
+    return "\n".join(lines) + "\n"
+
+
+def _replace_block(text: str, start: str, end: str, body: str, heading: str) -> str:
+    block = f"{start}\n{body}{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        return head + block + tail
+    return text.rstrip("\n") + f"\n\n## {heading}\n\n" + block + "\n"
+
+
+def update_readme(readme: str | Path, table: str, tasks: str | None = None) -> Path:
+    """Replace the text between the bench-table (and bench-tasks) markers in `readme`; a missing block is
+    appended as a new section."""
     readme = Path(readme)
     text = readme.read_text(encoding="utf-8") if readme.exists() else "# Benchmarks\n"
-    block = f"{START}\n{table}{END}"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        _, tail = rest.split(END, 1)
-        text = head + block + tail
-    else:
-        text = text.rstrip("\n") + "\n\n## Results\n\n" + block + "\n"
+    if tasks is not None:
+        text = _replace_block(text, TASKS_START, TASKS_END, tasks, "Tasks")
+    text = _replace_block(text, START, END, table, "Results")
     readme.parent.mkdir(parents=True, exist_ok=True)
     readme.write_text(text, encoding="utf-8")
     return readme

@@ -1,0 +1,34 @@
+#!/usr/bin/env python
+"""Rebuild the results table in benchmarks/README.md from benchmarks/results/*__*.json.
+
+    python benchmarks/make_table.py [--results benchmarks/results] [--readme benchmarks/README.md] [--stdout]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--results", type=Path, default=HERE / "results")
+    p.add_argument("--readme", type=Path, default=HERE / "README.md")
+    p.add_argument("--stdout", action="store_true", help="print the table instead of editing the README")
+    args = p.parse_args(argv)
+
+    from crystograph.bench.report import make_table, task_table, update_readme
+
+    table = make_table(args.results)
+    if args.stdout:
+        print(table)
+    else:
+        print(update_readme(args.readme, table, task_table()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
