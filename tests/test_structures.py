@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pytest
 from badinputs import good_structures
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pymatgen.core import Lattice, Structure
 
 from crystograph.errors import InputError
@@ -18,6 +20,7 @@ from crystograph.structures import (
     StructureRecord,
     read_structure,
     read_structures,
+    validate_structure,
     write_structures_csv,
 )
 
@@ -237,3 +240,31 @@ def test_self_image_overlap_and_missing_path(tmp_path):
 def test_read_result_api():
     r = ReadResult()
     assert len(r) == 0 and r.summary() == "read 0, skipped 0"
+
+
+def test_csv_with_bom_and_crlf(tmp_path):
+    text = "material_id,cif,y\r\n" + "".join(
+        f'mp-{i},"{s.to(fmt="cif")}",{i}\r\n' for i, s in enumerate(GOOD[:2]))
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    result = read_structures(tmp_path / "bom.csv", target="y")
+    assert [r.id for r in result.records] == ["mp-0", "mp-1"] and not result.skipped
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=12),
+    st.floats(0.05, 0.45),
+)
+def test_overlap_check_agrees_with_distance_matrix(coords, gap):
+    """validate_structure's neighbour-list check vs the O(n^2) periodic distance matrix, on random cells."""
+    s = Structure(Lattice.from_parameters(6.0, 7.0, 8.0, 85, 95, 100), ["C"] * len(coords), coords)
+    s.append("O", s.lattice.get_fractional_coords(s[0].coords + [gap, 0, 0]))
+    dm = s.distance_matrix + np.eye(len(s)) * 1e9
+    assert dm.min() < 0.5
+    with pytest.raises(InputError, match="overlapping atoms") as exc:
+        validate_structure(s, "random")
+    assert f"{dm.min():.3f} Å apart" in exc.value.reason
+    s.remove_sites([len(s) - 1])
+    dm = s.distance_matrix + np.eye(len(s)) * 1e9
+    if dm.min() >= 0.5 and min(s.lattice.abc) > 0.5:
+        assert validate_structure(s, "random") is s

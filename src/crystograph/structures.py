@@ -184,7 +184,7 @@ def _read_text(path: Path, source: str) -> str:
         raise InputError(source, "no such file or directory") from None
     except (OSError, EOFError) as exc:
         raise InputError(source, f"cannot read file: {_shorten(exc)}") from None
-    text = raw.decode("utf-8", errors="replace")
+    text = raw.decode("utf-8-sig", errors="replace")
     if not text.strip():
         raise InputError(source, "empty file")
     return text
@@ -291,13 +291,11 @@ def _normalise_fmt(fmt: str | None, source: str) -> str | None:
 
 
 def _stem(path: Path) -> str:
-    name = path.name
+    name = path.name.removesuffix(".gz")
     if name.upper().startswith(("POSCAR", "CONTCAR")):
-        return name.removesuffix(".gz")
-    for suffix in (".gz", ".cif", ".json", ".vasp", ".poscar", ".csv", ".db"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    return name or path.name
+        return name
+    suffix = next((x for x in (".cif", ".json", ".vasp", ".poscar", ".csv", ".db") if name.lower().endswith(x)), "")
+    return name[: len(name) - len(suffix)] or path.name
 
 
 # ----------------------------------------------------------------------------------------------- readers
