@@ -26,6 +26,7 @@ def test_default_cache_dir(monkeypatch, tmp_path):
     assert default_cache_dir() == Path.home() / ".cache" / "crystograph"
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # spglib, via CifWriter(symprec)
 def test_count_atoms_cif():
     for s in good_structures():
         assert count_atoms_cif(s.to(fmt="cif")) == len(s)
@@ -38,6 +39,7 @@ def test_count_atoms_cif():
     assert count_atoms_cif("data_x\n_cell_length_a 3\n") is None
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # spglib, via CifWriter(symprec)
 def test_extraction_and_index(tmp_path, monkeypatch):
     """A synthetic archive: P1 and symmetrised CIFs, a nested path, a hidden file, an unreadable CIF."""
     good = good_structures()
@@ -59,6 +61,8 @@ def test_extraction_and_index(tmp_path, monkeypatch):
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     monkeypatch.setattr(coremof, "_archive", lambda subset: archive)
+    stale = tmp_path / "cache" / "core-mof" / ".fake.partial-999999999"  # an interrupted run's leftovers
+    (stale / "cif").mkdir(parents=True)
     root = coremof_dir("fake", tmp_path / "cache", progress=False)
     assert root == tmp_path / "cache" / "core-mof" / "fake"
     assert sorted(p.name for p in (root / "cif").iterdir()) == ["AAA_clean.cif", "BBB_clean.cif",

@@ -108,7 +108,9 @@ def coremof_dir(subset: str = "2019-ASR", cache_dir: Path | None = None, progres
     if progress:
         print(f"crystograph: extracting CoRE MOF {subset} to {target} (once)", file=sys.stderr)
     partial = target.parent / f".{subset}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
+    for stale in target.parent.glob(f".{subset}.partial-*"):  # left by interrupted runs
+        if stale == partial or not _alive(stale.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(stale, ignore_errors=True)
     (partial / "cif").mkdir(parents=True)
     rows = []
     with archive.open("rb") as fh, tarfile.open(fileobj=fh, mode="r|xz") as tar:
@@ -130,6 +132,16 @@ def coremof_dir(subset: str = "2019-ASR", cache_dir: Path | None = None, progres
     except OSError:  # another process finished first
         shutil.rmtree(partial, ignore_errors=True)
     return target
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _count(text: str) -> tuple[int, str]:
