@@ -58,6 +58,7 @@ def test_dummy_end_to_end_writes_schema(tiny_data):
     fold0 = preds[preds["fold"] == 0]
     assert on_disk["folds"][0]["score"] == pytest.approx(np.mean(np.abs(fold0["target"] - fold0["prediction"])))
     assert res["mean"] == pytest.approx(np.mean([f["score"] for f in on_disk["folds"]]))
+    assert on_disk["dummy_same_folds"] == pytest.approx(res["mean"])
     assert (tiny_data / "results" / "plots" / "local_supercon__dummy.png").stat().st_size > 1000
 
 

@@ -112,7 +112,19 @@ def _validation_check(task: Task, fold_of: dict[str, int], data_dir: Path | None
     return True
 
 
-def _plot(task: Task, label: str, preds: list[Path], out_png: Path) -> Path | None:
+def _dummy_scores(ids, y, fold_of, done: list[int], task: Task) -> float | None:
+    """Mean score of the mean predictor on the same samples and folds (context for a budgeted model)."""
+    if not done or len(ids) == 0:
+        return None
+    out = []
+    for k in done:
+        tr, te = folds_mod.split_indices(ids, fold_of, k)
+        if tr and te:
+            out.append(score(y[te, 0], mean_predictor(y[tr], len(te))[:, 0], task.metric))
+    return float(np.mean(out)) if out else None
+
+
+def _plot(task: Task, label: str, preds: list[Path], out_png: Path, dummy: float | None = None) -> Path | None:
     import pandas as pd
 
     frames = [pd.read_csv(p) for p in preds if p.exists()]
@@ -124,7 +136,7 @@ def _plot(task: Task, label: str, preds: list[Path], out_png: Path) -> Path | No
     if task.metric == "MAE":
         from crystograph.plots import parity_plot
 
-        return parity_plot(df["target"], df["prediction"], out_png, title=title, unit=task.unit)
+        return parity_plot(df["target"], df["prediction"], out_png, title=title, unit=task.unit, baseline_mae=dummy)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -269,6 +281,7 @@ def _run_task(task, model, label, preset, layout, fold_ids, max_minutes, data_di
         pred_files.append(pred_csv)
 
     scores = np.asarray([f["score"] for f in fold_records], dtype=float)
+    dummy = _dummy_scores(ids, y, fold_of, [f["fold"] for f in fold_records], task)
     if len(fold_records) < N_FOLDS:
         notes.append(f"partial: {len(fold_records)} of {N_FOLDS} folds")
     if resumed:
@@ -297,6 +310,7 @@ def _run_task(task, model, label, preset, layout, fold_ids, max_minutes, data_di
         "n_samples": len(ids),
         "skipped": {"count": len(skipped_all), "reading": len(loaded.skipped), "graphs": len(graph_skipped),
                     "examples": [str(s) for s in skipped_all[:20]]},
+        "dummy_same_folds": dummy,
         "fold_scheme": task.fold_scheme,
         "folds_verified_against_official": verified,
         "data_prep_s": prep_s,
@@ -307,7 +321,7 @@ def _run_task(task, model, label, preset, layout, fold_ids, max_minutes, data_di
         "run_dir": str(task_dir),
     }
     if plot and fold_records:
-        png = _plot(task, label, pred_files, out_dir / "plots" / f"{task.name}__{label}.png")
+        png = _plot(task, label, pred_files, out_dir / "plots" / f"{task.name}__{label}.png", dummy)
         result["plot"] = str(png) if png else None
     out_json = write_json(out_dir / f"{task.name}__{label}.json", result)
     mean = "n/a" if result["mean"] is None else f"{result['mean']:.4g} ± {result['std']:.2g}"
