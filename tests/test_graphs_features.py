@@ -66,18 +66,21 @@ def test_unknown_elements_rejected():
 def test_gaussian_rbf():
     x = torch.tensor([0.0, 2.5, 10.0], dtype=torch.float64)
     out = gaussian_rbf(x, 0.0, 10.0, 5)  # centres 0, 2.5, 5, 7.5, 10; sigma 2.5
-    assert out.shape == (3, 5)
+    assert out.shape == (3, 5) and out.dtype == torch.float64
     assert out.argmax(1).tolist() == [0, 1, 4]
     np.testing.assert_allclose(out[1].numpy(), np.exp(-np.array([1.0, 0, 1, 4, 9])), rtol=1e-12)
+    fast = gaussian_rbf(x.numpy(), 0.0, 10.0, 5)  # numpy path: float32
+    assert fast.dtype == np.float32
+    np.testing.assert_allclose(fast, out.numpy(), rtol=1e-6, atol=1e-7)
 
 
 def test_spherical_angles():
     v = torch.tensor([[0, 0, 2.0], [0, 0, -1.0], [1.0, 0, 0], [0, 1.0, 0], [-1.0, 0, 0], [1.0, 1.0, 1.0]])
     r, theta, phi = spherical(v.double())
-    np.testing.assert_allclose(r.numpy(), [2, 1, 1, 1, 1, math.sqrt(3)])
-    np.testing.assert_allclose(theta.numpy()[:5], [0, math.pi, math.pi / 2, math.pi / 2, math.pi / 2], atol=1e-12)
-    np.testing.assert_allclose(theta[5].item(), math.acos(1 / math.sqrt(3)))
-    np.testing.assert_allclose(phi.numpy()[2:], [0, math.pi / 2, math.pi, math.pi / 4], atol=1e-12)
+    np.testing.assert_allclose(r, [2, 1, 1, 1, 1, math.sqrt(3)])
+    np.testing.assert_allclose(theta[:5], [0, math.pi, math.pi / 2, math.pi / 2, math.pi / 2], atol=1e-12)
+    np.testing.assert_allclose(theta[5], math.acos(1 / math.sqrt(3)))
+    np.testing.assert_allclose(phi[2:], [0, math.pi / 2, math.pi, math.pi / 4], atol=1e-12)
 
 
 def test_edge_features_layout():

@@ -84,7 +84,7 @@ def build_graph(
     vec64 = torch.from_numpy(nb.vec)  # [E, 3] float64
     lg_index = line_graph_index(edge_index, n)  # [2, L]
     return CrystalGraph(
-        x=torch.from_numpy(x.copy()),
+        x=torch.from_numpy(x),  # fancy-indexed copy of the read-only table
         z=torch.from_numpy(z),
         pos=torch.from_numpy(pos).to(torch.float32),
         edge_index=edge_index,

@@ -20,8 +20,9 @@ pe_mode="laplacian+rw" (the paper's PE on the cell's graph; it changes under sup
     a = ceil(t/2), b = floor(t/2).
 pe_mode="periodic_rw": the random walk on the *infinite* periodic graph: a walk returns only when it is back
   at the same atom in the same cell image. The Laplacian part is zero. Exactly invariant under supercell
-  expansion. Computed in real space over (atom, integer cell shift) states with sparse frontier expansion up to
-  ceil(T/2) steps and a meet-in-the-middle sum using reversibility (deg(s) P^b(s->y) = deg(y) P^b(y->s)):
+  expansion. Computed in real space over (integer cell shift, atom) states with sparse transition-matrix
+  products up to ceil(T/2) steps and a meet-in-the-middle sum using reversibility
+  (deg(s) P^b(s->y) = deg(y) P^b(y->s)):
       P^t((s,0) -> (s,0)) = sum_y P^a((s,0) -> y) P^b((s,0) -> y) deg(s) / deg(y).
 pe_mode="none": zeros. The width lap_pe_dim + rw_pe_dim is the same in every mode.
 
@@ -40,51 +41,53 @@ from crystograph.config import GraphConfig
 EIG_TOL = 1e-6
 
 
-def _weights(src: torch.Tensor, dst: torch.Tensor, n: int) -> torch.Tensor:
+def _weights(src: np.ndarray, dst: np.ndarray, n: int) -> np.ndarray:
     """W = A + A^T [n, n] float64, A[i, j] = number of k-NN edges j -> i (self-loops kept)."""
-    a = torch.zeros((n, n), dtype=torch.float64)
-    a.index_put_((dst, src), torch.ones(dst.numel(), dtype=torch.float64), accumulate=True)
+    a = np.bincount(np.asarray(dst) * n + np.asarray(src), minlength=n * n).reshape(n, n).astype(np.float64)
     return a + a.T
 
 
-def _inv_sqrt(deg: torch.Tensor) -> torch.Tensor:
-    return torch.where(deg > 0, deg.clamp_min(1e-300).rsqrt(), torch.zeros_like(deg))
-
-
-def laplacian_pe(w: torch.Tensor, dim: int, form: str = "projector") -> torch.Tensor:
-    """[n, dim] float64 Laplacian PE from the symmetric weight matrix w [n, n] (its diagonal is ignored)."""
-    n = w.shape[0]
-    out = torch.zeros((n, dim), dtype=torch.float64)
-    if dim == 0 or n == 0:
-        return out
-    w = w.clone()
-    w.fill_diagonal_(0.0)
-    deg = w.sum(1)  # [n]
-    dis = _inv_sqrt(deg)
-    lap = torch.diag((deg > 0).to(w.dtype)) - dis[:, None] * w * dis[None, :]  # [n, n]
-    evals, evecs = torch.linalg.eigh(lap)  # ascending; evecs [n, n] columns
-    nontrivial = evals > EIG_TOL
-    evals, evecs = evals[nontrivial], evecs[:, nontrivial]
-    if evals.numel() == 0:
-        return out
-    if form == "projector":
-        gid = torch.cumsum(torch.cat([torch.zeros(1), (evals[1:] - evals[:-1] > EIG_TOL).double()]), 0).long()
-        keep = gid < dim
-        out.T.index_add_(0, gid[keep], (evecs[:, keep] ** 2).T)
-    elif form == "eigvec":
-        vecs = evecs[:, :dim]  # [n, <=dim]
-        idx = vecs.abs().argmax(0)  # [<=dim]
-        sign = torch.sign(vecs[idx, torch.arange(vecs.shape[1])])
-        out[:, : vecs.shape[1]] = vecs * torch.where(sign == 0, torch.ones_like(sign), sign)
-    else:
-        raise ValueError(f"unknown lap_pe_form {form!r}; choose 'projector' or 'eigvec'")
+def _inv_sqrt(deg: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(deg)
+    np.divide(1.0, np.sqrt(deg), out=out, where=deg > 0)
     return out
 
 
-def random_walk_pe(w: torch.Tensor, steps: int) -> torch.Tensor:
+def laplacian_pe(w: np.ndarray, dim: int, form: str = "projector") -> np.ndarray:
+    """[n, dim] float64 Laplacian PE from the symmetric weight matrix w [n, n] (its diagonal is ignored)."""
+    if form not in ("projector", "eigvec"):
+        raise ValueError(f"unknown lap_pe_form {form!r}; choose 'projector' or 'eigvec'")
+    n = w.shape[0]
+    out = np.zeros((n, dim))
+    if dim == 0 or n == 0:
+        return out
+    w = w.copy()
+    np.fill_diagonal(w, 0.0)
+    deg = w.sum(1)  # [n]
+    dis = _inv_sqrt(deg)
+    lap = -(dis[:, None] * w * dis[None, :])  # [n, n]
+    lap[np.diag_indices(n)] += deg > 0
+    evals, evecs = np.linalg.eigh(lap)  # ascending; evecs [n, n] columns
+    nontrivial = evals > EIG_TOL
+    evals, evecs = evals[nontrivial], evecs[:, nontrivial]
+    if evals.size == 0:
+        return out
+    if form == "projector":
+        gid = np.concatenate([[0], np.cumsum(np.diff(evals) > EIG_TOL)])  # eigenspace of each eigenvector
+        keep = gid < dim
+        np.add.at(out.T, gid[keep], (evecs[:, keep] ** 2).T)
+    else:
+        vecs = evecs[:, :dim]  # [n, <=dim]
+        cols = np.arange(vecs.shape[1])
+        sign = np.sign(vecs[np.abs(vecs).argmax(0), cols])
+        out[:, cols] = vecs * np.where(sign == 0, 1.0, sign)
+    return out
+
+
+def random_walk_pe(w: np.ndarray, steps: int) -> np.ndarray:
     """[n, steps] float64 return probabilities diag((D^-1 W)^t), t = 1..steps (rows of isolated atoms are 0)."""
     n = w.shape[0]
-    out = torch.zeros((n, steps), dtype=torch.float64)
+    out = np.zeros((n, steps))
     if steps == 0 or n == 0:
         return out
     dis = _inv_sqrt(w.sum(1))
@@ -94,7 +97,7 @@ def random_walk_pe(w: torch.Tensor, steps: int) -> torch.Tensor:
         powers.append(powers[-1] @ sym)
     for t in range(1, steps + 1):
         a, b = (t + 1) // 2, t // 2
-        out[:, t - 1] = torch.diagonal(sym) if b == 0 else (powers[a - 1] * powers[b - 1]).sum(1)
+        out[:, t - 1] = np.diagonal(sym) if b == 0 else np.einsum("ij,ij->i", powers[a - 1], powers[b - 1])
     return out
 
 
@@ -102,74 +105,76 @@ def periodic_random_walk_pe(src: np.ndarray, dst: np.ndarray, shift: np.ndarray,
     """[n, steps] float64 return probabilities of the random walk on the infinite periodic graph.
 
     src, dst: [E] k-NN edge ends (neighbour, centre); shift: [E, 3] integer cell shift of the neighbour image.
+    States are (cell R, atom y) with R in a box |R_x| <= h * m_x (m = largest |shift| per axis,
+    h = ceil(steps / 2)), numbered cell(R) * n + y. T [states, states] is the sparse one-step transition matrix,
+    with rows only for cells reachable in h - 1 steps (so every move stays in the box); cell codes are linear,
+    cell(R + d) = cell(R) + offset(d), so T is built by broadcasting, already in CSR order. X_h = X_{h-1} T
+    [n, states] holds P^h((s, 0) -> (y, R)) for every start atom s (scipy's sparse product expands the walks
+    and sums those meeting in a state in one C pass); the meet-in-the-middle sum gives P^t for t <= steps.
     """
+    from scipy import sparse
+
     out = np.zeros((n, steps))
     if steps == 0 or n == 0 or src.size == 0:
         return out
     shift = np.asarray(shift, dtype=np.int64)
     # Moves of the symmetrised graph: centre -> neighbour image (+s) and neighbour -> centre (-s).
-    frm = np.concatenate([dst, src])
-    to = np.concatenate([src, dst])
-    dlt = np.concatenate([shift, -shift])  # [M, 3]
+    frm = np.concatenate([dst, src])  # [M]
     order = np.argsort(frm, kind="stable")
-    frm, to, dlt = frm[order], to[order], dlt[order]
-    deg = np.bincount(frm, minlength=n).astype(np.float64)  # [n]
-    mptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(deg.astype(np.int64), out=mptr[1:])
-    mw = 1.0 / deg[frm]  # [M] move probabilities
+    frm = frm[order]
+    to = np.concatenate([src, dst])[order]  # [M]
+    dlt = np.concatenate([shift, -shift])[order]  # [M, 3]
+    deg = np.bincount(frm, minlength=n)  # [n]
 
     half = (steps + 1) // 2
-    span = half * np.abs(dlt).max(0)  # [3] largest |R| per axis reachable in `half` steps
-    size = 2 * span + 1  # [3]
+    m = np.abs(dlt).max(0)  # [3]
+    span = half * m  # [3] largest |R| per axis reachable in `half` steps
+    size = 2 * span + 1
+    n_cells = int(np.prod(size))
+    stride = np.array([size[1] * size[2], size[2], 1])  # cell(R) = (R + span) . stride
+    axes = [np.arange(-span[d], span[d] + 1) for d in range(3)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)  # [n_cells, 3], row = cell code
+    inner = np.all(np.abs(grid) <= (half - 1) * m, axis=1)  # [n_cells] cells whose rows T needs
+    inner_codes = np.flatnonzero(inner)  # [C_in]
 
-    def encode(start, atom, r):
-        cell = ((r[:, 0] + span[0]) * size[1] + (r[:, 1] + span[1])) * size[2] + (r[:, 2] + span[2])
-        return (start * n + atom) * int(np.prod(size)) + cell
+    # CSR rows in order (cell, atom, move): for each inner cell the sorted move list, shifted.
+    indices = ((inner_codes[:, None] + (dlt @ stride)[None, :]) * n + to[None, :]).ravel()  # [C_in * M]
+    data = np.tile(1.0 / deg[frm], inner_codes.size)
+    counts = inner[:, None] * deg[None, :]  # [n_cells, n] moves out of each state
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    n_states = n_cells * n
+    trans = sparse.csr_matrix((data, indices, indptr), shape=(n_states, n_states))
 
-    # Frontier after h steps: (start s, atom y, cell R, probability), unique by (s, y, R), sorted by key.
-    start = np.arange(n)
-    atom = np.arange(n)
-    cell = np.zeros((n, 3), dtype=np.int64)
-    prob = np.ones(n)
-    frontiers = [(encode(start, atom, cell), prob, start, atom)]
+    origin = n_cells // 2  # the code of R = 0
+    x = [sparse.csr_matrix((np.ones(n), origin * n + np.arange(n), np.arange(n + 1)), shape=(n, n_states))]
     for _ in range(half):
-        cnt = deg[atom].astype(np.int64)
-        rep = np.repeat(np.arange(atom.size), cnt)  # [F'] frontier entry of each expansion
-        first = np.cumsum(cnt) - cnt
-        mv = mptr[atom[rep]] + (np.arange(rep.size) - first[rep])  # [F'] move index
-        s2, a2, r2, p2 = start[rep], to[mv], cell[rep] + dlt[mv], prob[rep] * mw[mv]
-        keys, inv = np.unique(encode(s2, a2, r2), return_inverse=True)
-        prob = np.bincount(inv, weights=p2, minlength=keys.size)
-        first_of = np.zeros(keys.size, dtype=np.int64)
-        first_of[inv] = np.arange(inv.size)
-        start, atom, cell = s2[first_of], a2[first_of], r2[first_of]
-        frontiers.append((keys, prob, start, atom))
-
+        x.append(x[-1] @ trans)
+    inv_deg_state = np.tile(1.0 / np.maximum(deg, 1), n_cells)  # [states] 1 / deg(y)
     for t in range(1, steps + 1):
-        ka, pa, sa, ya = frontiers[(t + 1) // 2]
-        kb, pb, _, _ = frontiers[t // 2]
-        _, ia, ib = np.intersect1d(ka, kb, assume_unique=True, return_indices=True)
-        contrib = pa[ia] * pb[ib] * deg[sa[ia]] / deg[ya[ia]]
-        out[:, t - 1] = np.bincount(sa[ia], weights=contrib, minlength=n)
+        meet = x[(t + 1) // 2].multiply(x[t // 2])  # P^a(s -> y) P^b(s -> y), [n, states]
+        out[:, t - 1] = (meet @ inv_deg_state) * deg
     return out
 
 
-def positional_encoding(
-    src: torch.Tensor, dst: torch.Tensor, shift: np.ndarray | None, n: int, cfg: GraphConfig | None = None
-) -> torch.Tensor:
-    """pe [n, cfg.lap_pe_dim + cfg.rw_pe_dim] float32 in the mode cfg.pe_mode (see the module docstring)."""
+def positional_encoding(src, dst, shift: np.ndarray | None, n: int, cfg: GraphConfig | None = None) -> torch.Tensor:
+    """pe [n, cfg.lap_pe_dim + cfg.rw_pe_dim] float32 in the mode cfg.pe_mode (see the module docstring).
+
+    src, dst: [E] k-NN edge ends (neighbour, centre), numpy or torch; shift: [E, 3] cell shifts (periodic_rw).
+    """
     cfg = cfg or GraphConfig()
     lap_dim, rw_dim = cfg.lap_pe_dim, cfg.rw_pe_dim
+    src, dst = (np.asarray(x.cpu() if isinstance(x, torch.Tensor) else x, dtype=np.int64) for x in (src, dst))
+    out = np.zeros((n, lap_dim + rw_dim), dtype=np.float32)
     if cfg.pe_mode == "none":
-        return torch.zeros((n, lap_dim + rw_dim), dtype=torch.float32)
-    if cfg.pe_mode == "periodic_rw":
+        pass
+    elif cfg.pe_mode == "periodic_rw":
         if shift is None:
             raise ValueError("pe_mode='periodic_rw' needs the edges' cell shifts")
-        rw = periodic_random_walk_pe(src.numpy(), dst.numpy(), np.asarray(shift), n, rw_dim)
-        out = torch.zeros((n, lap_dim + rw_dim), dtype=torch.float32)
-        out[:, lap_dim:] = torch.from_numpy(rw)
-        return out
-    if cfg.pe_mode != "laplacian+rw":
+        out[:, lap_dim:] = periodic_random_walk_pe(src, dst, np.asarray(shift), n, rw_dim)
+    elif cfg.pe_mode == "laplacian+rw":
+        w = _weights(src, dst, n)
+        out[:, :lap_dim] = laplacian_pe(w, lap_dim, cfg.lap_pe_form)
+        out[:, lap_dim:] = random_walk_pe(w, rw_dim)
+    else:
         raise ValueError(f"unknown pe_mode {cfg.pe_mode!r}; choose 'laplacian+rw', 'periodic_rw' or 'none'")
-    w = _weights(src, dst, n)
-    return torch.cat([laplacian_pe(w, lap_dim, cfg.lap_pe_form), random_walk_pe(w, rw_dim)], 1).to(torch.float32)
+    return torch.from_numpy(out)

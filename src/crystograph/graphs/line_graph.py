@@ -19,41 +19,49 @@ of k) and j->i = -edge_vec[b] (b's vector points from i to j's image; reversed, 
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from crystograph.graphs.features import gaussian_rbf
 
 
-def line_graph_index(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def line_graph_index(edge_index, num_nodes: int) -> torch.Tensor:
     """[2, L] long: row 0 = edge a = (k -> j), row 1 = edge b = (j -> i), for all pairs with dst[a] == src[b].
 
-    edge_index: [2, E] (row 0 = source, row 1 = target), sorted by target.
+    edge_index: [2, E] (row 0 = source, row 1 = target), sorted by target; torch or numpy.
     """
-    src, dst = edge_index[0], edge_index[1]  # [E], [E]
-    n_edges = src.numel()
+    ei = _np(edge_index).astype(np.int64, copy=False)
+    src, dst = ei[0], ei[1]  # [E], [E]
+    n_edges = src.size
     if n_edges == 0:
         return torch.zeros((2, 0), dtype=torch.long)
-    if n_edges > 1 and bool((dst[1:] < dst[:-1]).any()):
+    if np.any(dst[1:] < dst[:-1]):
         raise ValueError("line_graph_index needs edges sorted by target (row 1)")
-    indeg = torch.bincount(dst, minlength=num_nodes)  # [n]
-    ptr = torch.zeros(num_nodes + 1, dtype=torch.long)
-    torch.cumsum(indeg, 0, out=ptr[1:])  # in-edges of j are ptr[j]:ptr[j+1]
+    indeg = np.bincount(dst, minlength=num_nodes)  # [n]
+    ptr = np.zeros(num_nodes + 1, dtype=np.int64)
+    np.cumsum(indeg, out=ptr[1:])  # in-edges of j are ptr[j]:ptr[j+1]
     per_b = indeg[src]  # [E] number of a's for each b
-    b = torch.repeat_interleave(torch.arange(n_edges), per_b)  # [L]
-    start = torch.cumsum(per_b, 0) - per_b  # [E] first line edge of each b
-    a = ptr[src[b]] + (torch.arange(b.numel()) - start[b])  # [L]
-    return torch.stack([a, b])
+    b = np.repeat(np.arange(n_edges), per_b)  # [L]
+    start = np.cumsum(per_b) - per_b  # [E] first line edge of each b
+    a = ptr[src][b] + (np.arange(b.size) - start[b])  # [L]
+    return torch.from_numpy(np.stack([a, b]))
 
 
-def bond_angle_cos(edge_vec: torch.Tensor, lg_edge_index: torch.Tensor) -> torch.Tensor:
-    """[L] cos of the angle at j between j->k (edge_vec[a]) and j->i (-edge_vec[b])."""
-    va = edge_vec[lg_edge_index[0]]  # [L, 3]
-    vb = -edge_vec[lg_edge_index[1]]  # [L, 3]
-    denom = torch.linalg.vector_norm(va, dim=-1) * torch.linalg.vector_norm(vb, dim=-1)
-    return ((va * vb).sum(-1) / denom.clamp_min(1e-12)).clamp(-1.0, 1.0)
+def bond_angle_cos(edge_vec, lg_edge_index) -> torch.Tensor:
+    """[L] float64 cos of the angle at j between j->k (edge_vec[a]) and j->i (-edge_vec[b])."""
+    vec = _np(edge_vec).astype(np.float64, copy=False)
+    lg = _np(lg_edge_index)
+    norm = np.sqrt(np.einsum("ij,ij->i", vec, vec))  # [E]
+    unit = vec / np.maximum(norm, 1e-12)[:, None]  # [E, 3]
+    cos = -np.einsum("ij,ij->i", unit[lg[0]], unit[lg[1]])  # [L]
+    return torch.from_numpy(np.clip(cos, -1.0, 1.0))
 
 
-def line_graph_features(edge_vec: torch.Tensor, lg_edge_index: torch.Tensor, n_rbf: int) -> torch.Tensor:
+def line_graph_features(edge_vec, lg_edge_index, n_rbf: int) -> torch.Tensor:
     """lg_attr [L, n_rbf] float32: Gaussian RBF of the bond-angle cosine on [-1, 1]."""
-    cos = bond_angle_cos(edge_vec.to(torch.float64), lg_edge_index)
-    return gaussian_rbf(cos, -1.0, 1.0, n_rbf).to(torch.float32)
+    cos = bond_angle_cos(edge_vec, lg_edge_index).numpy()
+    return torch.from_numpy(gaussian_rbf(cos, -1.0, 1.0, n_rbf))
