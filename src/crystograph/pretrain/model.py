@@ -88,6 +88,7 @@ class MaskedAtomModule(pl.LightningModule):
         self.decay_fraction = decay_fraction
         self.register_buffer("lr_decayed", torch.zeros((), dtype=torch.bool))
         self._fit_started: float | None = None
+        self.first_epoch: int | None = None  # the first epoch this process trained
 
     def forward(self, batch) -> Tensor:
         return self.model(batch)
@@ -130,6 +131,8 @@ class MaskedAtomModule(pl.LightningModule):
         return 0.1 if bool(self.lr_decayed) else 1.0
 
     def on_train_epoch_start(self) -> None:
+        if self.first_epoch is None:
+            self.first_epoch = int(self.current_epoch)  # > 0 after a resume
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_epoch=True)
 
     def configure_optimizers(self):

@@ -30,7 +30,7 @@ import torch
 from crystograph.config import GraphConfig
 from crystograph.errors import Skipped
 from crystograph.pretrain.dataset import FIXED_EPOCH, slim_graph
-from crystograph.pretrain.masking import IGNORE_INDEX, MIN_ATOMS, N_TOKENS, expand_small_cell
+from crystograph.pretrain.masking import IGNORE_INDEX, MASK_TOKEN, MIN_ATOMS, N_TOKENS, expand_small_cell
 from crystograph.pretrain.model import MaskedAtomCGCNN, MaskedAtomModule
 
 for _name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning"):
@@ -51,12 +51,14 @@ class PretrainResult:
     embedding_path: Path  # atom_embeddings.safetensors
     accuracy: float  # masked-atom accuracy on the validation graphs (`eval_draws` fixed masks), exported model
     loss: float  # masked-atom cross-entropy on the same
+    accuracy_mask_token: float  # accuracy on the atoms replaced by the MASK token only (no identity cue)
     baseline_accuracy: float  # always predicting the most frequent masked element of the training graphs
     epochs: int
     n_train: int
     n_val: int
     skipped: list[Skipped] = field(default_factory=list)
     wall_s: float = 0.0
+    resumed_from_epoch: int | None = None  # epoch at which this call picked up from last.ckpt
 
 
 @dataclass
@@ -103,18 +105,22 @@ def evaluate(module: MaskedAtomModule, graphs, batch_size: int = 64, n_draws: in
     """
     module.eval()
     device = next(module.parameters()).device
-    total_loss, correct, count = 0.0, 0, 0
+    total_loss, correct, count, correct_tok, count_tok = 0.0, 0, 0, 0, 0
     for epoch in _eval_epochs(n_draws):
         for batch in _loader(graphs, batch_size, shuffle=False, seed=0):
             batch = module.mask(batch.to(device), epoch)
             logits = module.model(batch)  # [n, 119]
             sel = batch.labels != IGNORE_INDEX
+            hit = logits.argmax(-1) == batch.labels  # [n]
             total_loss += float(torch.nn.functional.cross_entropy(logits[sel], batch.labels[sel], reduction="sum"))
-            correct += int((logits[sel].argmax(-1) == batch.labels[sel]).sum())
+            correct += int(hit[sel].sum())
             count += int(sel.sum())
-    if count == 0:
-        return {"loss": float("nan"), "accuracy": float("nan"), "n_masked": 0}
-    return {"loss": total_loss / count, "accuracy": correct / count, "n_masked": count}
+            tok = sel & (batch.tokens == MASK_TOKEN)  # the element is hidden: predicted from its neighbours only
+            correct_tok += int(hit[tok].sum())
+            count_tok += int(tok.sum())
+    nan = float("nan")
+    return {"loss": total_loss / count if count else nan, "accuracy": correct / count if count else nan,
+            "accuracy_mask_token": correct_tok / count_tok if count_tok else nan, "n_masked": count}
 
 
 @torch.no_grad()
@@ -294,6 +300,8 @@ def pretrain(
         weights_only=True,
     )
     _merge_metrics(metrics_csv, previous_metrics)
+    resumed_from = (module.first_epoch if module.first_epoch is not None else int(trainer.current_epoch)) \
+        if resuming else None
 
     best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
     if best_path.exists():
@@ -305,16 +313,20 @@ def pretrain(
 
     embedding_path = save_atom_embedding(module.model.atom_embedding, out_dir / EMBEDDING_FILE)
     wall_s = time.monotonic() - started
-    result = PretrainResult(out_dir, embedding_path, scores["accuracy"], scores["loss"], baseline,
-                            int(trainer.current_epoch), len(train_graphs), len(val_graphs), skipped, wall_s)
+    result = PretrainResult(out_dir, embedding_path, scores["accuracy"], scores["loss"],
+                            scores["accuracy_mask_token"], baseline,
+                            int(trainer.current_epoch), len(train_graphs), len(val_graphs), skipped, wall_s,
+                            resumed_from)
     summary = {
         "accuracy": result.accuracy,
+        "accuracy_mask_token": scores["accuracy_mask_token"],
         "loss": result.loss,
         "baseline_accuracy": baseline,
         "evaluated_on": "validation" if has_val else "training (no validation graphs)",
         "n_masked_scored": scores["n_masked"],
         "eval_mask_draws": eval_draws,
         "epochs": result.epochs,
+        "resumed_from_epoch": resumed_from,
         "best_checkpoint": str(best_path),
         "n_train": len(train_graphs),
         "n_val": len(val_graphs),
