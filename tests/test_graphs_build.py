@@ -253,3 +253,27 @@ def test_real_structures():
         assert torch.bincount(g.edge_index[1], minlength=len(s)).tolist() == [12] * len(s)
         assert g.lg_edge_index.size(1) == 12 * g.edge_index.size(1)
         assert torch.isfinite(g.pe).all() and g.edge_vec.norm(dim=1).max() <= 20.0
+
+
+def test_non_periodic_directions_and_bad_species():
+    from pymatgen.core import DummySpecies, Molecule
+
+    slab = Structure(Lattice(np.diag([3.0, 3.0, 3.0]), pbc=(True, True, False)), ["C"], [[0, 0, 0]])
+    g = build_graph(slab)
+    assert g.edge_index.size(1) == 12 and torch.all(g.edge_vec[:, 2].abs() < 1e-9)  # no images along c
+    with pytest.raises(InputError, match="site 0 has species X"):
+        build_graph(Structure(Lattice.cubic(3.0), [DummySpecies("X")], [[0, 0, 0]]))
+    with pytest.raises(InputError, match="periodic pymatgen Structure"):
+        build_graph(Molecule(["H", "H"], [[0, 0, 0], [0, 0, 0.74]]))
+
+
+def test_eigvec_form_permutes_up_to_sign():
+    # canonical-sign eigenvectors permute with the atoms up to the sign of eigenvectors whose largest |entries|
+    # tie (e.g. (u, -u) on two atoms swapped by a graph automorphism: no sign rule can be equivariant there)
+    cfg = GraphConfig(lap_pe_form="eigvec")
+    s = random_structure(31, 6)
+    g = build_graph(s, cfg)
+    perm = np.random.default_rng(1).permutation(6)
+    gp = build_graph(_permuted(s, perm), cfg)
+    torch.testing.assert_close(gp.pe.abs(), g.pe[torch.as_tensor(perm)].abs(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(gp.pe[:, :1], g.pe[torch.as_tensor(perm), :1], atol=1e-5, rtol=0)

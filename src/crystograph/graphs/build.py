@@ -19,7 +19,7 @@ from torch_geometric.data import Data
 from crystograph.config import GraphConfig
 from crystograph.errors import InputError
 from crystograph.graphs.encodings import positional_encoding
-from crystograph.graphs.features import atom_features, edge_features
+from crystograph.graphs.features import MAX_Z, atom_features, edge_features
 from crystograph.graphs.line_graph import line_graph_features, line_graph_index
 from crystograph.graphs.neighbors import OnIsolated, knn
 
@@ -33,8 +33,10 @@ class CrystalGraph(Data):
         return super().__inc__(key, value, *args, **kwargs)
 
 
-def _structure_arrays(structure, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(lattice [3, 3], cart positions [n, 3], Z [n]) of an ordered pymatgen Structure."""
+def _structure_arrays(structure, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[bool, ...]]:
+    """(lattice [3, 3], cart positions [n, 3], Z [n], pbc) of an ordered pymatgen Structure."""
+    if not hasattr(structure, "lattice"):
+        raise InputError(source, f"expected a periodic pymatgen Structure, got {type(structure).__name__}")
     sites = structure.sites
     if len(sites) == 0:
         raise InputError(source, "the structure has no atoms")
@@ -46,7 +48,13 @@ def _structure_arrays(structure, source: str) -> tuple[np.ndarray, np.ndarray, n
             "(e.g. pymatgen OrderDisorderedStructureTransformation)",
         )
     z = np.fromiter((s.specie.Z for s in sites), dtype=np.int64, count=len(sites))
-    return np.asarray(structure.lattice.matrix, dtype=np.float64), np.asarray(structure.cart_coords), z
+    bad = np.flatnonzero((z < 1) | (z > MAX_Z))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(source, f"site {i} has species {sites[i].specie} (supported elements: Z = 1..{MAX_Z})")
+    lattice = structure.lattice
+    pbc = tuple(bool(p) for p in getattr(lattice, "pbc", (True, True, True)))
+    return np.asarray(lattice.matrix, dtype=np.float64), np.asarray(structure.cart_coords), z, pbc
 
 
 def build_graph(
@@ -58,15 +66,16 @@ def build_graph(
 ) -> CrystalGraph:
     """Build the CrysToGraph input graph of an ordered pymatgen `Structure`.
 
-    Raises `InputError(source, reason)` for an empty structure, disordered (partially occupied) sites,
-    elements outside Z = 1..100, a degenerate lattice, and (with on_isolated_atoms="error") atoms with fewer
+    Raises `InputError(source, reason)` for a non-periodic input (e.g. a Molecule), an empty structure,
+    disordered (partially occupied) sites, elements outside Z = 1..100 (also dummy species), a degenerate lattice, and (with on_isolated_atoms="error") atoms with fewer
     than k neighbours within `config.max_radius`. Fields: x [n, 92], z [n] long, pos [n, 3],
     edge_index [2, E] long (row 0 neighbour, row 1 centre; k per centre, by centre then distance),
     edge_vec [E, 3] (centre -> neighbour image), edge_attr [E, edge_dim], lg_edge_index [2, L] long,
-    lg_attr [L, line_dim], pe [n, pe_dim]; floats are float32.
+    lg_attr [L, line_dim], pe [n, pe_dim]; floats are float32. Periodic images are searched along the
+    lattice directions where `structure.lattice.pbc` is True (all three for ordinary crystals).
     """
     cfg = config or GraphConfig()
-    lattice, pos, z = _structure_arrays(structure, source)
+    lattice, pos, z, pbc = _structure_arrays(structure, source)
     x = atom_features(z, source)  # [n, 92]; checks Z first
     nb = knn(
         pos,
@@ -74,6 +83,7 @@ def build_graph(
         cfg.k,
         cfg.max_radius,
         atomic_numbers=z,
+        periodic=pbc,
         on_isolated_atoms=on_isolated_atoms,
         source=source,
     )

@@ -61,9 +61,9 @@ def density_radius(volume: float, n_atoms: int, k: int) -> float:
     return (3.0 * 2 * k * volume / (4.0 * math.pi * max(n_atoms, 1))) ** (1.0 / 3.0)
 
 
-def _pairs(points: np.ndarray, box: np.ndarray, cutoff: float):
+def _pairs(points: np.ndarray, box: np.ndarray, cutoff: float, periodic):
     nl = vesin.NeighborList(cutoff=cutoff, full_list=True, n_threads=1)
-    i, j, s, d, v = nl.compute(points=points, box=box, periodic=True, quantities="ijSdD")
+    i, j, s, d, v = nl.compute(points=points, box=box, periodic=periodic, quantities="ijSdD")
     keep = d > MIN_DISTANCE
     if not keep.all():
         i, j, s, d, v = i[keep], j[keep], s[keep], d[keep], v[keep]
@@ -77,13 +77,16 @@ def knn(
     max_radius: float = 20.0,
     *,
     atomic_numbers: np.ndarray | None = None,
+    periodic: bool | tuple[bool, bool, bool] = True,
     on_isolated_atoms: OnIsolated = "error",
     source: str = "structure",
 ) -> Neighbors:
     """Exactly k nearest neighbours (periodic images included) of every atom; see the module docstring.
 
-    positions: [n, 3] Cartesian (Å); lattice: [3, 3], rows are the lattice vectors.
+    positions: [n, 3] Cartesian (Å); lattice: [3, 3], rows are the lattice vectors; periodic: per lattice
+    direction (e.g. pymatgen's `lattice.pbc`), images are only searched along periodic directions.
     """
+    periodic = [bool(p) for p in periodic] if isinstance(periodic, (tuple, list, np.ndarray)) else bool(periodic)
     if on_isolated_atoms not in ("error", "warn", "ignore"):
         raise ValueError(f"on_isolated_atoms must be 'error', 'warn' or 'ignore', not {on_isolated_atoms!r}")
     points = np.ascontiguousarray(positions, dtype=np.float64).reshape(-1, 3)  # [n, 3]
@@ -97,7 +100,7 @@ def knn(
 
     radius = min(density_radius(volume, n, k), max_radius)
     while True:
-        i, j, s, d, v = _pairs(points, box, radius + SEARCH_MARGIN)
+        i, j, s, d, v = _pairs(points, box, radius + SEARCH_MARGIN, periodic)
         counts = np.bincount(i[d <= radius], minlength=n)  # [n] candidates within the trusted radius
         if counts.min() >= k or radius >= max_radius:
             break
