@@ -236,7 +236,7 @@ def pretrain(
     from lightning.pytorch.loggers import CSVLogger
 
     from crystograph.data import build_graphs, train_val_split
-    from crystograph.device import lightning_accelerator
+    from crystograph.device import lightning_accelerator, resolve_device
     from crystograph.train.export import load_lightning_state
 
     started = time.monotonic()
@@ -306,7 +306,7 @@ def pretrain(
     best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
     if best_path.exists():
         module.load_state_dict(load_lightning_state(best_path))
-    module = module.cpu()
+    module = module.to(resolve_device("cuda" if lightning_accelerator(accelerator) == "gpu" else accelerator))
     eval_graphs = val_graphs if has_val else train_graphs
     scores = evaluate(module, eval_graphs, batch_size=max(64, batch_size), n_draws=eval_draws)
     baseline = majority_baseline(module, train_graphs, eval_graphs, n_draws=eval_draws)
@@ -327,7 +327,7 @@ def pretrain(
         "eval_mask_draws": eval_draws,
         "epochs": result.epochs,
         "resumed_from_epoch": resumed_from,
-        "best_checkpoint": str(best_path),
+        "best_checkpoint": str(best_path.relative_to(out_dir) if best_path.is_relative_to(out_dir) else best_path),
         "n_train": len(train_graphs),
         "n_val": len(val_graphs),
         "n_skipped": len(skipped),
