@@ -14,7 +14,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
-from conftest import shared_file
+from tests.conftest import shared_file
 from crystograph.pretrain import (
     IGNORE_INDEX,
     MASK_TOKEN,
