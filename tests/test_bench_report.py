@@ -10,7 +10,8 @@ from crystograph.bench import report
 def _result(tmp_path, task, model, mean, folds=5, budget=3.0, gpu=None):
     data = {"task": task, "model": model, "metric": "MAE", "mean": mean, "std": 0.1,
             "folds": [{"fold": k, "score": mean} for k in range(folds)], "n_samples": 636,
-            "budget_minutes_per_fold": None if model == "dummy" else budget, "hardware": {"gpu": gpu}}
+            "budget_minutes_per_fold": None if model == "dummy" else budget,
+            "hardware": {"gpu": gpu, "cpu_cores_usable": 2}}
     (tmp_path / f"{task}__{model}.json").write_text(json.dumps(data))
 
 
@@ -24,7 +25,7 @@ def test_table_rows_and_bold(tmp_path):
     paper = next(line for line in lines if line.startswith("| jdft2d |"))
     assert "paper, GPU, full data" in paper and "**32.3720**" in paper
     ours = next(line for line in lines if "local_matbench_jdft2d" in line)
-    assert "ours, CPU, budget 3 min/fold" in ours and "exact copy of MatBench matbench_jdft2d" in ours
+    assert "ours, CPU (2 cores), budget 3 min/fold" in ours and "exact copy of MatBench matbench_jdft2d" in ours
     assert "**45.0000**" in ours and "50.0000†" in ours and "67.2000" in ours
     assert lines.index(ours) == lines.index(paper) + 1
     assert "| mp_is_metal |" in text and "**0.9520**" in text  # ROC-AUC: higher is better

@@ -85,7 +85,10 @@ def _hardware(results: list[dict[str, Any]]) -> str:
     for r in results:
         hw = r.get("hardware") or {}
         if r.get("budget_minutes_per_fold") is not None:  # a trained model, not the dummy
-            return f"GPU {hw['gpu']}" if hw.get("gpu") else "CPU"
+            if hw.get("gpu"):
+                return f"GPU {hw['gpu']}"
+            cores = hw.get("cpu_cores_usable") or hw.get("cpu_cores")
+            return f"CPU ({cores} cores)" if cores else "CPU"
     return "CPU"
 
 

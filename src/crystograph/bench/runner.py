@@ -132,7 +132,8 @@ def _plot(task: Task, label: str, preds: list[Path], out_png: Path, dummy: float
         return None
     df = pd.concat(frames)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    title = f"{task.name} — {label} ({df['fold'].nunique()} folds)"
+    n = df["fold"].nunique()
+    title = f"{task.name} — {label} ({n} fold{'s' if n != 1 else ''})"
     if task.metric == "MAE":
         from crystograph.plots import parity_plot
 
