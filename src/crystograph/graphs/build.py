@@ -67,8 +67,8 @@ def build_graph(
     """Build the CrysToGraph input graph of an ordered pymatgen `Structure`.
 
     Raises `InputError(source, reason)` for a non-periodic input (e.g. a Molecule), an empty structure,
-    disordered (partially occupied) sites, elements outside Z = 1..100 (also dummy species), a degenerate lattice, and (with on_isolated_atoms="error") atoms with fewer
-    than k neighbours within `config.max_radius`. Fields: x [n, 92], z [n] long, pos [n, 3],
+    disordered (partially occupied) sites, elements outside Z = 1..100 (also dummy species), a degenerate
+    lattice, and (with on_isolated_atoms="error") atoms with fewer than k neighbours within `config.max_radius`. Fields: x [n, 92], z [n] long, pos [n, 3],
     edge_index [2, E] long (row 0 neighbour, row 1 centre; k per centre, by centre then distance),
     edge_vec [E, 3] (centre -> neighbour image), edge_attr [E, edge_dim], lg_edge_index [2, L] long,
     lg_attr [L, line_dim], pe [n, pe_dim]; floats are float32. Periodic images are searched along the
@@ -88,21 +88,18 @@ def build_graph(
         source=source,
     )
     n = z.size
-    src = torch.from_numpy(nb.neighbor)  # [E]
-    dst = torch.from_numpy(nb.centre)  # [E]
-    edge_index = torch.stack([src, dst])  # [2, E]
-    vec64 = torch.from_numpy(nb.vec)  # [E, 3] float64
+    edge_index = np.stack([nb.neighbor, nb.centre])  # [2, E] row 0 neighbour (source), row 1 centre (target)
     lg_index = line_graph_index(edge_index, n)  # [2, L]
     return CrystalGraph(
         x=torch.from_numpy(x),  # fancy-indexed copy of the read-only table
         z=torch.from_numpy(z),
-        pos=torch.from_numpy(pos).to(torch.float32),
-        edge_index=edge_index,
-        edge_vec=vec64.to(torch.float32),
-        edge_attr=edge_features(vec64, cfg),
+        pos=torch.from_numpy(pos.astype(np.float32)),
+        edge_index=torch.from_numpy(edge_index),
+        edge_vec=torch.from_numpy(nb.vec.astype(np.float32)),  # [E, 3] centre -> neighbour image
+        edge_attr=edge_features(nb.vec, cfg),
         lg_edge_index=lg_index,
-        lg_attr=line_graph_features(vec64, lg_index, cfg.n_rbf_angle),
-        pe=positional_encoding(src, dst, nb.shift, n, cfg),
+        lg_attr=line_graph_features(nb.vec, lg_index, cfg.n_rbf_angle),
+        pe=positional_encoding(nb.neighbor, nb.centre, nb.shift, n, cfg),
         num_nodes=n,
     )
 

@@ -74,8 +74,8 @@ def laplacian_pe(w: np.ndarray, dim: int, form: str = "projector") -> np.ndarray
         return out
     if form == "projector":
         gid = np.concatenate([[0], np.cumsum(np.diff(evals) > EIG_TOL)])  # eigenspace of each eigenvector
-        keep = gid < dim
-        np.add.at(out.T, gid[keep], (evecs[:, keep] ** 2).T)
+        member = gid[:, None] == np.arange(dim)[None, :]  # [n_eig, dim] eigenvector -> eigenspace indicator
+        out = np.square(evecs) @ member  # [n, dim] diagonals of the eigenspace projectors
     else:
         vecs = evecs[:, :dim]  # [n, <=dim]
         cols = np.arange(vecs.shape[1])
@@ -92,13 +92,13 @@ def random_walk_pe(w: np.ndarray, steps: int) -> np.ndarray:
         return out
     dis = _inv_sqrt(w.sum(1))
     sym = dis[:, None] * w * dis[None, :]  # N = D^-1/2 W D^-1/2, diag(N^t) = diag(P^t)
-    powers = [sym]
+    powers = [np.eye(n), sym]  # N^0, N^1, ..., N^ceil(steps/2)
     for _ in range(1, (steps + 1) // 2):
         powers.append(powers[-1] @ sym)
-    for t in range(1, steps + 1):
-        a, b = (t + 1) // 2, t // 2
-        out[:, t - 1] = np.diagonal(sym) if b == 0 else np.einsum("ij,ij->i", powers[a - 1], powers[b - 1])
-    return out
+    powers = np.stack(powers)  # [h + 1, n, n]
+    t = np.arange(1, steps + 1)
+    # diag(N^a N^b) = row sums of N^a * N^b (N symmetric), a = ceil(t/2), b = floor(t/2)
+    return np.einsum("tij,tij->it", powers[(t + 1) // 2], powers[t // 2])
 
 
 def periodic_random_walk_pe(src: np.ndarray, dst: np.ndarray, shift: np.ndarray, n: int, steps: int) -> np.ndarray:

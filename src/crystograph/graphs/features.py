@@ -164,15 +164,23 @@ def gaussian_rbf(x, vmin: float, vmax: float, n: int, out: np.ndarray | None = N
     if isinstance(x, torch.Tensor):
         centers = torch.linspace(vmin, vmax, n, dtype=x.dtype, device=x.device)  # [n]
         return torch.exp(-(((x.unsqueeze(-1) - centers) / width) ** 2))
-    scale = 1.0 / width
-    xs = np.asarray(x, dtype=np.float32) * np.float32(scale)  # x / sigma
-    cs = np.linspace(vmin * scale, vmax * scale, n, dtype=np.float32)  # mu / sigma, [n]
+    scale, cs = _scaled_centers(float(vmin), float(vmax), int(n))
+    xs = np.asarray(x, dtype=np.float32) * scale  # x / sigma
     if out is None:
         out = np.empty(xs.shape + (n,), dtype=np.float32)
     np.subtract(xs[..., None], cs, out=out)
     np.square(out, out=out)
     np.negative(out, out=out)
     return np.exp(out, out=out)
+
+
+@functools.lru_cache(maxsize=64)
+def _scaled_centers(vmin: float, vmax: float, n: int) -> tuple[np.float32, np.ndarray]:
+    """(1 / sigma, mu / sigma [n]) in float32 for the numpy path of `gaussian_rbf` (cached: linspace is slow)."""
+    scale = 1.0 / ((vmax - vmin) / (n - 1) if n > 1 else 1.0)
+    centers = np.linspace(vmin * scale, vmax * scale, n, dtype=np.float32)
+    centers.setflags(write=False)
+    return np.float32(scale), centers
 
 
 def spherical(edge_vec):
