@@ -21,6 +21,7 @@ Atoms with fewer than k neighbours within `max_radius` are handled by `on_isolat
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Literal
@@ -61,9 +62,15 @@ def density_radius(volume: float, n_atoms: int, k: int) -> float:
     return (3.0 * 2 * k * volume / (4.0 * math.pi * max(n_atoms, 1))) ** (1.0 / 3.0)
 
 
+_LOCAL = threading.local()  # one reusable vesin.NeighborList per thread (creating one costs ~60 us)
+
+
 def _pairs(points: np.ndarray, box: np.ndarray, cutoff: float, periodic):
-    nl = vesin.NeighborList(cutoff=cutoff, full_list=True, n_threads=1)
-    i, j, s, d, v = nl.compute(points=points, box=box, periodic=periodic, quantities="ijSdD")
+    nl = getattr(_LOCAL, "nl", None)
+    if nl is None:
+        nl = _LOCAL.nl = vesin.NeighborList(cutoff=cutoff, full_list=True, n_threads=1)  # skin 0: no caching
+    nl.cutoff = float(cutoff)
+    i, j, s, d, v = nl.compute(points=points, box=box, periodic=periodic, quantities="ijSdD", copy=True)
     keep = d > MIN_DISTANCE
     if not keep.all():
         i, j, s, d, v = i[keep], j[keep], s[keep], d[keep], v[keep]
