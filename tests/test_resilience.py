@@ -22,9 +22,10 @@ def _env(cache: Path) -> dict:
     return env
 
 
-def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
-    return [*CLI, "train", str(data), "--target", "a", "--out", str(out), "--epochs", "8", "--batch-size", "4",
-            "--lr", "0.003", "--patience", "0", "--deterministic", "--no-progress", "--preset", "small", *extra]
+def _train_args(data: Path, out: Path, *extra: str, epochs: int = 8, batch_size: int = 4) -> list[str]:
+    return [*CLI, "train", str(data), "--target", "a", "--out", str(out), "--epochs", str(epochs), "--batch-size",
+            str(batch_size), "--lr", "0.003", "--patience", "0", "--deterministic", "--no-progress", "--preset", "small",
+            *extra]
 
 
 @pytest.mark.slow
@@ -61,12 +62,16 @@ def test_ddp_two_cpu_processes_match_one_process(tmp_path):
     data = write_csv(synthetic_records(48), tmp_path / "syn.csv")
     env = _env(tmp_path / "cache")
     one, two = tmp_path / "one", tmp_path / "two"
-    subprocess.run(_train_args(data, one, "--device", "cpu"), env=env, check=True, capture_output=True, timeout=600)
-    ddp = subprocess.run(_train_args(data, two, "--device", "cpu", "--devices", "2", "--strategy", "ddp"),
+    sizes = {"epochs": 25, "batch_size": 16}
+    subprocess.run(_train_args(data, one, "--device", "cpu", **sizes), env=env, check=True, capture_output=True,
+                   timeout=600)
+    ddp = subprocess.run(_train_args(data, two, "--device", "cpu", "--devices", "2", "--strategy", "ddp", **sizes),
                          env=env, capture_output=True, text=True, timeout=600)
     assert ddp.returncode == 0, ddp.stderr[-3000:]
     a = json.loads((one / "summary.json").read_text())
     b = json.loads((two / "summary.json").read_text())
-    # Same global batch, same data; only BatchNorm statistics (per process) and shuffling differ.
-    assert b["mean_mae"] == pytest.approx(a["mean_mae"], rel=0.35)
-    assert b["mean_mae"] < b["mean_dummy_mae"]
+    # The same global batches in the same order; on CPU only the BatchNorm statistics differ (each process
+    # normalises its half of the batch; SyncBatchNorm is GPU-only), hence a tolerance.
+    assert json.loads((two / "fold_0" / "member_0" / "fit.json").read_text())["world_size"] == 2
+    assert abs(b["mean_mae"] - a["mean_mae"]) < 0.25 * a["mean_dummy_mae"], (a["mean_mae"], b["mean_mae"])
+    assert b["mean_mae"] < 0.5 * b["mean_dummy_mae"]

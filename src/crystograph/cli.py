@@ -172,6 +172,7 @@ def train(
     atom_embeddings: Optional[Path] = typer.Option(None, help="Pretrained atom embeddings (.safetensors)."),
     device: str = typer.Option("auto", help="auto | cpu | gpu | mps"),
     devices: int = typer.Option(1, help="Processes/GPUs (Lightning DDP when > 1)."),
+    num_nodes: int = typer.Option(1, help="Machines in a multi-node DDP job (torchrun / SLURM)."),
     strategy: str = typer.Option("auto", help="Lightning strategy, e.g. ddp."),
     deterministic: bool = typer.Option(False, help="Deterministic algorithms (reproducible CPU runs)."),
     fmt: Optional[str] = typer.Option(None, "--format"),
@@ -195,7 +196,7 @@ def train(
                                    atom_embedding_path=str(atom_embeddings) if atom_embeddings else None)
     train_cfg = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
                             max_minutes=max_minutes, patience=patience, folds=folds, ensemble=ensemble, seed=seed,
-                            accelerator=device, devices=devices, strategy=strategy, deterministic=deterministic)
+                            accelerator=device, devices=devices, num_nodes=num_nodes, strategy=strategy, deterministic=deterministic)
     graphs, graph_skipped = build_graphs(records, graph_cfg, targets=target, cache_dir=default_cache_dir() / "graphs",
                                          progress=progress, strict=strict)
     skipped += graph_skipped

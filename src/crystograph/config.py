@@ -109,6 +109,7 @@ class TrainConfig:
     num_workers: int = 0
     accelerator: str = "auto"  # auto | cpu | gpu | mps
     devices: int | str = 1
+    num_nodes: int = 1
     strategy: str = "auto"  # e.g. "ddp" for multi-process training
     deterministic: bool = False
 

@@ -9,6 +9,7 @@ the structure and the graph config, so a second run over the same data skips gra
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -30,9 +31,21 @@ if TYPE_CHECKING:
 _GRAPH_FIELDS = ("x", "z", "pos", "edge_index", "edge_vec", "edge_attr", "lg_edge_index", "lg_attr", "pe")
 
 
-def structure_key(structure, graph_config: GraphConfig) -> str:
-    """Hash of the lattice, species, fractional coordinates and the graph config."""
+@functools.lru_cache(maxsize=1)
+def _builder_fingerprint() -> str:
+    """Hash of the graph-builder source, so graphs cached by an older builder are never reused."""
+    import crystograph.graphs as graphs_pkg
+
     h = hashlib.sha1()
+    for path in sorted(Path(graphs_pkg.__file__).parent.glob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def structure_key(structure, graph_config: GraphConfig) -> str:
+    """Hash of the lattice, species, fractional coordinates, the graph config and the builder code."""
+    h = hashlib.sha1()
+    h.update(_builder_fingerprint().encode())
     h.update(np.ascontiguousarray(structure.lattice.matrix, dtype=np.float64).round(8).tobytes())
     h.update(np.asarray(structure.atomic_numbers, dtype=np.int64).tobytes())
     h.update(np.ascontiguousarray(structure.frac_coords, dtype=np.float64).round(8).tobytes())
@@ -60,7 +73,7 @@ class GraphCache:
             tensors = torch.load(path, weights_only=True)
         except Exception:  # a half-written or foreign file: rebuild it
             return None
-        return CrystalGraph(**tensors)
+        return CrystalGraph(**tensors, num_nodes=int(tensors["x"].size(0)))
 
     def save(self, key: str, graph: "CrystalGraph") -> None:
         path = self._path(key)

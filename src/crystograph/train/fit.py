@@ -47,27 +47,61 @@ class FitResult:
 
 class EpochShuffleSampler(torch.utils.data.Sampler):
     """Shuffles with a permutation that depends only on (seed, epoch), so a run resumed from a
-    checkpoint sees exactly the batches an uninterrupted run would. Lightning calls `set_epoch`."""
+    checkpoint sees exactly the batches an uninterrupted run would (Lightning calls `set_epoch`).
 
-    def __init__(self, n: int, seed: int = 0):
+    In a DDP job each global batch of `batch_size` graphs is split into `world_size` slices and
+    process `rank` takes its slice: together the processes train on exactly the batches a single
+    process would, so (with synchronised BatchNorm) one and many processes follow the same path.
+    """
+
+    def __init__(self, n: int, seed: int = 0, batch_size: int = 1, rank: int = 0, world_size: int = 1):
         self.n, self.seed, self.epoch = n, seed, 0
+        self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __iter__(self):
+    def _indices(self) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=generator).tolist())
+        order = torch.randperm(self.n, generator=generator).tolist()
+        if self.world_size == 1:
+            return order
+        mine = []
+        for start in range(0, self.n, self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            if len(chunk) < self.world_size:
+                break  # a global batch too small to give every process a graph
+            mine.extend(chunk[self.rank::self.world_size])
+        return mine
+
+    def __iter__(self):
+        return iter(self._indices())
 
     def __len__(self) -> int:
-        return self.n
+        return len(self._indices())
 
 
-def _loader(graphs, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+def _rank_and_world(train_config: TrainConfig) -> tuple[int, int]:
+    """This process's global rank and the number of training processes (1 outside DDP)."""
+    import os
+
+    devices = train_config.devices if isinstance(train_config.devices, int) else 1
+    world = max(devices, 1) * max(train_config.num_nodes, 1)
+    if world == 1:
+        return 0, 1
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    node = int(os.environ.get("NODE_RANK", "0"))
+    return int(os.environ.get("RANK", node * devices + local)), world
+
+
+def _loader(graphs, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
+    if not shuffle:
+        return DataLoader(list(graphs), batch_size=batch_size, shuffle=False)
     # BatchNorm cannot train on a batch of one graph with one node; drop a lone last sample.
-    drop_last = shuffle and len(graphs) > batch_size and len(graphs) % batch_size == 1
-    sampler = EpochShuffleSampler(len(graphs), seed) if shuffle else None
-    return DataLoader(list(graphs), batch_size=batch_size, sampler=sampler, drop_last=drop_last)
+    drop_last = len(graphs) > batch_size and len(graphs) % batch_size == 1
+    sampler = EpochShuffleSampler(len(graphs), seed, batch_size, rank, world_size)
+    per_process = max(1, batch_size // world_size)
+    return DataLoader(list(graphs), batch_size=per_process, sampler=sampler, drop_last=drop_last and world_size == 1)
 
 
 def _plot_learning_curve(metrics_csv: Path, out_png: Path) -> None:
@@ -108,6 +142,8 @@ def fit(
     module = PropertyModule(model, train_config, task=task, y_mean=scaler.mean, y_std=scaler.std,
                             total_steps=steps_per_epoch * train_config.epochs)
 
+    # DDP: every process loads its slice of each global batch (see EpochShuffleSampler).
+    rank, world = _rank_and_world(train_config)
     has_val = len(val_graphs) > 0
     monitor = "val_mae" if has_val else "train_loss"
     ckpt_dir = out_dir / "checkpoints"
@@ -121,6 +157,7 @@ def fit(
         max_time=timedelta(minutes=train_config.max_minutes) if train_config.max_minutes else None,
         accelerator=lightning_accelerator(train_config.accelerator),
         devices=train_config.devices,
+        num_nodes=train_config.num_nodes,
         strategy=train_config.strategy,
         callbacks=callbacks,
         logger=CSVLogger(save_dir=out_dir, name="", version=""),
@@ -129,10 +166,10 @@ def fit(
         deterministic=train_config.deterministic,
         log_every_n_steps=max(1, min(50, steps_per_epoch)),
         num_sanity_val_steps=0,
+        use_distributed_sampler=False,  # EpochShuffleSampler shards the data itself
+        sync_batchnorm=world > 1 and lightning_accelerator(train_config.accelerator) in ("gpu", "auto")
+        and torch.cuda.is_available(),  # SyncBatchNorm is GPU-only; CPU processes normalise per slice
     )
-    # DDP: every process loads batch_size / world_size graphs, so the global batch stays batch_size.
-    world = train_config.devices if isinstance(train_config.devices, int) and train_config.devices > 1 else 1
-    per_process_batch = max(1, train_config.batch_size // world)
     last = ckpt_dir / "last.ckpt"
     if resume and last.exists() and not _readable_checkpoint(last):
         warnings.warn(f"{last}: unreadable (the job was probably killed while writing it); starting this fit afresh",
@@ -141,8 +178,9 @@ def fit(
     started = time.monotonic()
     trainer.fit(
         module,
-        train_dataloaders=_loader(train_graphs, per_process_batch, shuffle=True, seed=seed),
-        val_dataloaders=_loader(val_graphs, per_process_batch, shuffle=False) if has_val else None,
+        train_dataloaders=_loader(train_graphs, train_config.batch_size, shuffle=True, seed=seed, rank=rank,
+                                  world_size=world),
+        val_dataloaders=_loader(val_graphs, train_config.batch_size, shuffle=False) if has_val else None,
         ckpt_path=last if resume and last.exists() else None,
         weights_only=True,
     )
@@ -159,7 +197,7 @@ def fit(
     if trainer.is_global_zero:
         (out_dir / "fit.json").write_text(json.dumps(
             {"best_" + monitor: val_mae, "epochs": result.epochs, "wall_s": wall_s, "seed": seed,
-             "n_train": len(train_graphs), "n_val": len(val_graphs)}, indent=2))
+             "n_train": len(train_graphs), "n_val": len(val_graphs), "world_size": trainer.world_size}, indent=2))
         _plot_learning_curve(out_dir / "metrics.csv", out_dir / "learning_curve.png")
     return result
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 import yaml
 
 from crystograph.config import ModelConfig, TrainConfig, to_dict
@@ -84,6 +85,7 @@ def _fit_member(graphs, train_idx, member_dir: Path, model_config: ModelConfig, 
         model, _ = load_model_dir(member_dir)
         return model, None
     tr, va = train_val_split(len(train_idx), train_config.val_fraction, seed=seed)
+    torch.manual_seed(seed)  # the initial weights depend on the member's seed only
     result = fit(CrysToGraph(model_config), [graphs[train_idx[i]] for i in tr], [graphs[train_idx[i]] for i in va],
                  train_config, member_dir, task=model_config.task, seed=seed, progress=progress)
     module = result.module
