@@ -107,6 +107,7 @@ def main(args: argparse.Namespace) -> dict:
         build(converted[0][1], args)
 
     per: list[tuple[str, int, int, int, float]] = []
+    c_start = time.process_time()
     t_start = time.perf_counter()
     for sid, atoms in converted:
         t = time.perf_counter()
@@ -118,6 +119,7 @@ def main(args: argparse.Namespace) -> dict:
         dt = time.perf_counter() - t
         per.append((sid, g.num_nodes, g.num_edges, int(lg.src.numel()), dt))
     wall = time.perf_counter() - t_start
+    cpu = time.process_time() - c_start
 
     n_ok = len(per)
     result = {
@@ -134,6 +136,8 @@ def main(args: argparse.Namespace) -> dict:
         "wall_s": wall,
         "sum_per_structure_s": sum(p[4] for p in per),
         "structures_per_s": n_ok / wall if wall > 0 else None,
+        "cpu_s": cpu,
+        "structures_per_cpu_s": n_ok / cpu if cpu > 0 else None,
         "convert_wall_s": convert_wall,
         "convert_note": "CIF -> jarvis Atoms via ase.io.read(format='cif'); not included in wall_s",
         "failures": failures,

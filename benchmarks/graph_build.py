@@ -52,6 +52,9 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--skip-ours", action="store_true", help="time only ALIGNN (tests the ALIGNN side)")
     p.add_argument("--profile", type=Path, default=None,
                    help="also cProfile our builder over the sample; write pstats here, top entries into the JSON")
+    p.add_argument("--ours-ref", default="HEAD",
+                   help="git ref of crystograph to time (exported to a temp dir, so uncommitted edits in the shared "
+                        "tree are not measured); 'worktree' = the working tree as it is (default HEAD)")
     p.add_argument("--out", type=Path, default=HERE / "results" / "graph_build.json")
     return p.parse_args(argv)
 
@@ -59,6 +62,23 @@ def _parse_args(argv=None) -> argparse.Namespace:
 ARGS = _parse_args()
 if ARGS.threads > 0:  # before torch/numpy start their thread pools
     _common.set_threads(ARGS.threads)
+
+
+def _export_ours(ref: str) -> tuple[str | None, str | None]:
+    """Put a clean copy of src/crystograph at ``ref`` first on sys.path; returns (commit, tmpdir)."""
+    if ref == "worktree":
+        return None, None
+    commit = subprocess.run(["git", "rev-parse", ref], cwd=_common.REPO_ROOT, capture_output=True, text=True,
+                            check=True).stdout.strip()
+    tmp = tempfile.mkdtemp(prefix="graph_build_src_")
+    archive = subprocess.run(["git", "archive", commit, "src/crystograph"], cwd=_common.REPO_ROOT,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+    sys.path.insert(0, str(Path(tmp) / "src"))
+    return commit, tmp
+
+
+OURS_COMMIT, OURS_TMP = _export_ours(ARGS.ours_ref)
 
 import torch  # noqa: E402
 
@@ -108,6 +128,7 @@ def time_ours(structures, threads: int) -> dict:
     if structures:
         build_graph(structures[0][1])  # warm-up, untimed
     per, failures = [], []
+    c_start = time.process_time()
     t_start = time.perf_counter()
     for sid, s in structures:
         t = time.perf_counter()
@@ -119,9 +140,12 @@ def time_ours(structures, threads: int) -> dict:
         dt = time.perf_counter() - t
         per.append((sid, int(g.num_nodes), int(g.edge_index.size(1)), int(g.lg_edge_index.size(1)), dt))
     wall = time.perf_counter() - t_start
+    cpu = time.process_time() - c_start
     return {
         "n": len(per),
         "wall_s": wall,
+        "cpu_s": cpu,
+        "structures_per_cpu_s": len(per) / cpu if cpu > 0 else None,
         "sum_per_structure_s": sum(p[4] for p in per),
         "structures_per_s": len(per) / wall if wall > 0 else None,
         "threads": torch.get_num_threads(),
@@ -202,6 +226,12 @@ def _stats(per) -> dict:
     }
 
 
+def _median_s(per) -> float:
+    import statistics
+
+    return statistics.median(p[4] for p in per)
+
+
 def _summary(res: dict | None) -> dict | None:
     if res is None:
         return None
@@ -214,6 +244,7 @@ def _best(runs: list[dict]) -> dict:
     best = min(runs, key=lambda r: r["wall_s"])
     best = dict(best)
     best["wall_s_all_repeats"] = [r["wall_s"] for r in runs]
+    best["cpu_s_all_repeats"] = [r.get("cpu_s") for r in runs]
     return best
 
 
@@ -234,6 +265,10 @@ def run_pair(structures, csv_path, args, threads: int, workdir: Path, tag: str):
              "alignn": _summary(alignn)}
     if ours and alignn:
         block["ratio_ours_over_alignn_structures_per_s"] = ours["structures_per_s"] / alignn["structures_per_s"]
+        block["ratio_ours_over_alignn_structures_per_cpu_s"] = (
+            ours["structures_per_cpu_s"] / alignn["structures_per_cpu_s"])
+        block["ratio_ours_over_alignn_median_seconds_per_structure"] = (
+            _median_s(alignn["_per"]) / _median_s(ours["_per"]))
         a_per = {p[0]: p for p in alignn["_per"]}
         both = [(p, a_per[p[0]]) for p in ours["_per"] if p[0] in a_per]
         block["n_common"] = len(both)
@@ -241,6 +276,20 @@ def run_pair(structures, csv_path, args, threads: int, workdir: Path, tag: str):
         block["ratio_ours_over_alignn_edges"] = _common.describe([p[2] / a[2] for p, a in both if a[2]])
         block["ratio_ours_over_alignn_line_edges"] = _common.describe([p[3] / a[3] for p, a in both if a[3]])
     return block
+
+
+def _dirty_graphs() -> list[str]:
+    out = subprocess.run(["git", "status", "--porcelain", "src/crystograph/graphs"], cwd=_common.REPO_ROOT,
+                         capture_output=True, text=True).stdout
+    return [ln.strip() for ln in out.splitlines()]
+
+
+def _module_file() -> str | None:
+    try:
+        import crystograph.graphs as cg
+    except ImportError:
+        return None
+    return cg.__file__
 
 
 def main(args: argparse.Namespace) -> dict:
@@ -279,6 +328,10 @@ def main(args: argparse.Namespace) -> dict:
         "repeats": args.repeats,
         "ours": {
             "builder": "crystograph.graphs.build_graph(structure) with default GraphConfig",
+            "code": ({"ref": ARGS.ours_ref, "commit": OURS_COMMIT, "note": "clean git-archive export of src/crystograph"}
+                     if OURS_COMMIT else {"ref": "worktree", "commit": _common.git_commit(),
+                                          "uncommitted_graph_changes": _dirty_graphs()}),
+            "module_file": _module_file(),
             "parse_wall_s": parse_wall,
             "parse_note": "CIF -> pymatgen Structure.from_str; not included in wall_s",
             "parse_failures": parse_failures,
@@ -291,6 +344,7 @@ def main(args: argparse.Namespace) -> dict:
         "wall_s_alignn": (fixed["alignn"] or {}).get("wall_s"),
         "structures_per_s_alignn": (fixed["alignn"] or {}).get("structures_per_s"),
         "ratio_ours_over_alignn": fixed.get("ratio_ours_over_alignn_structures_per_s"),
+        "ratio_ours_over_alignn_cpu_time": fixed.get("ratio_ours_over_alignn_structures_per_cpu_s"),
         "results": results,
         "versions": {
             "ours": {**_common.versions(["crystograph", "torch", "torch-geometric", "pymatgen", "numpy", "scipy",
@@ -299,6 +353,9 @@ def main(args: argparse.Namespace) -> dict:
         },
         "notes": [
             "Graph building only: CIF parsing/conversion is timed separately on each side and excluded.",
+            "wall_s is the fastest of --repeats interleaved runs; cpu_s (process CPU time of that run) is less "
+            "sensitive to other jobs on a shared machine, so ratio_ours_over_alignn_cpu_time is given too. "
+            "Compare hardware.load_avg_1m_at_start/end with cpu_count to judge how loaded the machine was.",
             "The two builders do different amounts of work: ours returns exactly k=12 neighbours per atom "
             "(searched to 20 A, long bonds flagged), RBF edge features (r, theta, phi), line-graph angle RBFs and "
             "Laplacian+random-walk positional encodings; ALIGNN's keeps up to 12 neighbours within 8 A and returns "
@@ -317,4 +374,8 @@ if __name__ == "__main__":
     rep = main(ARGS)
     _common.write_json(ARGS.out, rep)
     print(json.dumps({k: rep[k] for k in ("n", "threads", "structures_per_s_ours", "structures_per_s_alignn",
-                                          "ratio_ours_over_alignn")}, indent=2))
+                                          "ratio_ours_over_alignn", "ratio_ours_over_alignn_cpu_time")}, indent=2))
+    if OURS_TMP:
+        import shutil
+
+        shutil.rmtree(OURS_TMP, ignore_errors=True)
