@@ -72,7 +72,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=1e-5)
     p.add_argument("--cutoff", type=float, default=8.0)
     p.add_argument("--max-neighbors", type=int, default=12)
-    p.add_argument("--data-source", default=None, help="recorded verbatim in the JSON (file / provenance)")
+    p.add_argument("--data-source", default=None, help="recorded in the JSON (a JSON object is stored as such), e.g. the task's file + provenance")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
 
@@ -389,6 +389,16 @@ def main(args) -> dict:
     return report(args, fold_results, failures, graph_s, mcfg, tcfg, device, t0, all_folds)
 
 
+def _data_source(args):
+    """--data-source verbatim (parsed when it is JSON), else the input CSV's path."""
+    if args.data_source is None:
+        return {"file": str(args.csv)}
+    try:
+        return json.loads(args.data_source)
+    except ValueError:
+        return args.data_source
+
+
 def report(args, fold_results, failures, graph_s, mcfg, tcfg, device, t0, all_folds) -> dict:
     scores = [f["score"] for f in fold_results if f.get("score") is not None]
     schema_keys = ("fold", "score", "n_test", "n_train", "wall_s", "epochs")
@@ -405,7 +415,7 @@ def report(args, fold_results, failures, graph_s, mcfg, tcfg, device, t0, all_fo
         "budget_minutes_per_fold": args.minutes_per_fold,
         "command": _common.command_line(),
         "seed": args.seed,
-        "data_source": args.data_source if args.data_source is not None else str(args.csv),
+        "data_source": _data_source(args),
         "hardware": {**_common.hardware(args.threads if args.threads > 0 else None), "device": str(device)},
         "wall_s": graph_s + sum(f.get("wall_s") or 0.0 for f in fold_results),
         "invocation_wall_s": time.perf_counter() - t0,
