@@ -246,6 +246,77 @@ def predict(
     _strict_exit(skipped, strict)
 
 
+# ----------------------------------------------------------------------------------------------- bench
+@app.command()
+@user_errors
+def bench(
+    tasks: list[str] = typer.Argument(..., help="Task names or groups (matbench, unconvbench, local, local_small); "
+                                                "`--list` shows them."),
+    model: str = typer.Option("crystograph", help="crystograph | cgcnn | dummy"),
+    preset: str = typer.Option("small", help="CrysToGraph size: small | paper."),
+    layout: str = typer.Option("stacked", help="CrysToGraph layout or ablation."),
+    folds: Optional[int] = typer.Option(None, help="Run folds 0..N-1 only (default: all 5)."),
+    max_minutes: float = typer.Option(3.0, help="Training budget per fold, in minutes."),
+    epochs: Optional[int] = typer.Option(None, help="Cap on epochs per fold (the budget usually stops first)."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N rows (smoke tests)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Folder with the local datasets (default ../shared/data)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Results folder (default benchmarks/results)."),
+    run_dir: Optional[Path] = typer.Option(None, help="Per-fold files (default runs/bench)."),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto"),
+    strict: bool = typer.Option(False, help="Stop at the first bad record."),
+    progress: bool = typer.Option(True),
+    config: Optional[Path] = ConfigOption,
+):
+    """Benchmark a model on MatBench / UnconvBench / local tasks; finished folds are never recomputed."""
+    from crystograph.bench.runner import run_bench
+
+    results = run_bench(tasks, model=model, preset=preset, folds=folds, max_minutes=max_minutes, data_dir=data_dir,
+                        out_dir=out_dir, strict=strict, layout=layout, run_dir=run_dir, seed=seed, limit=limit,
+                        epochs=epochs, accelerator=device, progress=progress)
+    table = Table(title=f"benchmark: {model}")
+    for col in ("task", "metric", "mean", "std", "folds"):
+        table.add_column(col)
+    for res in results:
+        table.add_row(res["task"], res["metric"], f"{res['mean']:.4g}", f"{res.get('std', float('nan')):.3g}",
+                      str(len(res["folds"])))
+    out.print(table)
+
+
+# ----------------------------------------------------------------------------------------------- pretrain
+@app.command()
+@user_errors
+def pretrain(
+    data: list[Path] = typer.Argument(..., help="Structures to pretrain on (any supported format)."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder (atom_embeddings.safetensors, pretrain.json)."),
+    embed_dim: int = typer.Option(64, help="Width of the learned atom embedding."),
+    epochs: int = typer.Option(50),
+    max_minutes: Optional[float] = typer.Option(None),
+    batch_size: int = typer.Option(32),
+    lr: float = typer.Option(1e-3),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto"),
+    fmt: Optional[str] = typer.Option(None, "--format"),
+    cif_column: str = typer.Option("cif"),
+    id_column: Optional[str] = typer.Option(None),
+    strict: bool = typer.Option(False),
+    progress: bool = typer.Option(True),
+    config: Optional[Path] = ConfigOption,
+):
+    """Masked-atom pretraining (15 % masked, 80/10/10); fine-tune with `train --atom-embeddings OUT/atom_embeddings.safetensors`."""
+    from crystograph.data.coremof import default_cache_dir
+    from crystograph.pretrain import pretrain as run_pretraining
+
+    records, skipped = _read(data, fmt, None, id_column, cif_column, strict)
+    result = run_pretraining(records, out_dir, embed_dim=embed_dim, epochs=epochs, max_minutes=max_minutes,
+                             batch_size=batch_size, lr=lr, seed=seed, progress=progress, accelerator=device,
+                             strict=strict, cache_dir=default_cache_dir() / "graphs")
+    skipped += list(getattr(result, "skipped", []))
+    report_skipped(skipped, len(records) + len(skipped), "structures")
+    out.print(f"pretraining done: {result}")
+    _strict_exit(skipped, strict)
+
+
 # ----------------------------------------------------------------------------------------------- demo
 @app.command()
 @user_errors

@@ -1,6 +1,7 @@
 """Structures → graphs with targets, a content-addressed graph cache, and target normalisation.
 
-`build_graphs` turns `StructureRecord`s into `CrystalGraph`s carrying `y` [1, T] and `sample_id`.
+`build_graphs` turns `StructureRecord`s into compact `CrystalGraph`s (no `edge_attr`/`lg_attr`: the model
+expands the RBFs per batch, which keeps a dataset's graphs ~5x smaller) carrying `y` [1, T] and `sample_id`.
 A failed build is a `Skipped` naming the record (nothing vanishes), or an error with `strict=True`.
 Graphs are cached on disk as plain tensor dicts (loaded with `weights_only=True`) keyed by a hash of
 the structure and the graph config, so a second run over the same data skips graph construction.
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from crystograph.graphs import CrystalGraph
     from crystograph.structures import StructureRecord
 
-_GRAPH_FIELDS = ("x", "z", "pos", "edge_index", "edge_vec", "edge_attr", "lg_edge_index", "lg_attr", "pe")
+_GRAPH_FIELDS = ("x", "z", "pos", "edge_index", "edge_vec", "lg_edge_index", "pe")
 
 
 @functools.lru_cache(maxsize=1)
@@ -119,7 +120,7 @@ def build_graphs(
             key = structure_key(record.structure, graph_config) if cache else ""
             graph = cache.load(key) if cache else None
             if graph is None:
-                graph = build_graph(record.structure, graph_config, source=record.source)
+                graph = build_graph(record.structure, graph_config, source=record.source, expand_features=False)
                 if cache:
                     cache.save(key, graph)
         except InputError as err:

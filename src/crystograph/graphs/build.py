@@ -63,6 +63,7 @@ def build_graph(
     *,
     source: str = "structure",
     on_isolated_atoms: OnIsolated = "error",
+    expand_features: bool = True,
 ) -> CrystalGraph:
     """Build the CrysToGraph input graph of an ordered pymatgen `Structure`.
 
@@ -73,6 +74,10 @@ def build_graph(
     edge_vec [E, 3] (centre -> neighbour image), edge_attr [E, edge_dim], lg_edge_index [2, L] long,
     lg_attr [L, line_dim], pe [n, pe_dim]; floats are float32. Periodic images are searched along the
     lattice directions where `structure.lattice.pbc` is True (all three for ordinary crystals).
+
+    `expand_features=False` leaves out `edge_attr` and `lg_attr` (the RBF expansions, ~80 % of a graph's
+    memory): datasets and the graph cache store such compact graphs, and `add_edge_features` (called by the
+    model when they are missing) expands them batch by batch, identically.
     """
     cfg = config or GraphConfig()
     lattice, pos, z, pbc = _structure_arrays(structure, source)
@@ -90,18 +95,32 @@ def build_graph(
     n = z.size
     edge_index = np.stack([nb.neighbor, nb.centre])  # [2, E] row 0 neighbour (source), row 1 centre (target)
     lg_index = line_graph_index(edge_index, n)  # [2, L]
-    return CrystalGraph(
+    graph = CrystalGraph(
         x=torch.from_numpy(x),  # fancy-indexed copy of the read-only table
         z=torch.from_numpy(z),
         pos=torch.from_numpy(pos.astype(np.float32)),
         edge_index=torch.from_numpy(edge_index),
         edge_vec=torch.from_numpy(nb.vec.astype(np.float32)),  # [E, 3] centre -> neighbour image
-        edge_attr=edge_features(nb.vec, cfg),
         lg_edge_index=lg_index,
-        lg_attr=line_graph_features(nb.vec, lg_index, cfg.n_rbf_angle),
         pe=positional_encoding(nb.neighbor, nb.centre, nb.shift, n, cfg),
         num_nodes=n,
     )
+    if expand_features:
+        graph.edge_attr = edge_features(nb.vec, cfg)  # [E, edge_dim]
+        graph.lg_attr = line_graph_features(nb.vec, lg_index, cfg.n_rbf_angle)  # [L, line_dim]
+    return graph
+
+
+def add_edge_features(data: Data, config: GraphConfig | None = None) -> Data:
+    """Fill in `edge_attr` and `lg_attr` of a compact graph or batch (see `build_graph`) from `edge_vec`
+    and `lg_edge_index`, on the data's device; a no-op when they are present."""
+    cfg = config or GraphConfig()
+    device = data.edge_vec.device
+    if getattr(data, "edge_attr", None) is None:
+        data.edge_attr = edge_features(data.edge_vec, cfg).to(device)  # [E, edge_dim]
+    if getattr(data, "lg_attr", None) is None and getattr(data, "lg_edge_index", None) is not None:
+        data.lg_attr = line_graph_features(data.edge_vec, data.lg_edge_index, cfg.n_rbf_angle).to(device)
+    return data
 
 
 def graph_summary(graph: Data) -> dict[str, float | int]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, get_args
 
+import copy
 import torch
 from torch import Tensor, nn
 
@@ -179,6 +180,10 @@ class CrysToGraph(nn.Module):
         return x
 
     def _encode(self, batch: Any) -> tuple[Tensor, Tensor, int]:
+        if getattr(batch, "edge_attr", None) is None and getattr(batch, "edge_vec", None) is not None:
+            from crystograph.graphs import add_edge_features
+
+            batch = add_edge_features(copy.copy(batch), self.config.graph)  # compact graphs: expand RBFs per batch
         self._check(batch)
         batch_idx, num_graphs = self._batch_index(batch)
         x = self.atom_embed(self._atom_input(batch))  # [N, h]

@@ -142,21 +142,6 @@ def majority_baseline(module: MaskedAtomModule, train_graphs, eval_graphs, n_dra
     return sum(1 for z in eval_labels if z == majority) / len(eval_labels)
 
 
-def _merge_metrics(metrics_csv: Path, previous: "object | None") -> None:
-    """After a resume, put back the rows of the earlier run(s): CSVLogger starts metrics.csv afresh."""
-    import pandas as pd
-
-    if previous is None or len(previous) == 0:
-        return
-    if metrics_csv.exists() and metrics_csv.stat().st_size > 0:
-        new = pd.read_csv(metrics_csv)
-        start = new["epoch"].min() if "epoch" in new and len(new) else float("inf")
-        merged = pd.concat([previous[previous["epoch"] < start], new], ignore_index=True, sort=False)
-    else:
-        merged = previous
-    merged.to_csv(metrics_csv, index=False)
-
-
 def plot_loss_curve(metrics_csv: Path, out_png: Path, decay_epoch: int | None = None) -> Path | None:
     """Train/validation cross-entropy per epoch (and validation accuracy on a second axis)."""
     import matplotlib
@@ -232,7 +217,7 @@ def pretrain(
     bond lengths, so positional encodings would be computed for nothing.
     """
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    from crystograph.train.checkpoints import checkpoint_callbacks, merge_metrics, read_metrics, resumable_checkpoint
     from lightning.pytorch.loggers import CSVLogger
 
     from crystograph.data import build_graphs, train_val_split
@@ -265,12 +250,7 @@ def pretrain(
 
     monitor = "val_loss" if has_val else "train_loss"
     ckpt_dir = out_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min",
-                                 enable_version_counter=False)
-    # `save_last=True` would write last.ckpt only in epochs where `best` improves (Lightning 2.6), so a
-    # resume would restart from the best epoch; a second, unmonitored checkpoint keeps the latest epoch.
-    latest = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
-                             enable_version_counter=False)
+    checkpoint, latest = checkpoint_callbacks(ckpt_dir, monitor)
     steps_per_epoch = max(1, math.ceil(len(train_graphs) / batch_size))
     trainer = pl.Trainer(
         max_epochs=epochs,
@@ -284,14 +264,10 @@ def pretrain(
         log_every_n_steps=max(1, min(50, steps_per_epoch)),
         num_sanity_val_steps=0,
     )
-    last = ckpt_dir / "last.ckpt"
-    resuming = resume and last.exists()
+    last = resumable_checkpoint(ckpt_dir / "last.ckpt", resume)
+    resuming = last is not None
     metrics_csv = out_dir / "metrics.csv"
-    previous_metrics = None
-    if resuming and metrics_csv.exists() and metrics_csv.stat().st_size > 0:
-        import pandas as pd
-
-        previous_metrics = pd.read_csv(metrics_csv)
+    previous_metrics = read_metrics(metrics_csv) if resuming else None
     trainer.fit(
         module,
         train_dataloaders=_loader(train_graphs, batch_size, shuffle=True, seed=seed),
@@ -299,11 +275,11 @@ def pretrain(
         ckpt_path=last if resuming else None,
         weights_only=True,
     )
-    _merge_metrics(metrics_csv, previous_metrics)
+    merge_metrics(metrics_csv, previous_metrics)
     resumed_from = (module.first_epoch if module.first_epoch is not None else int(trainer.current_epoch)) \
         if resuming else None
 
-    best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
+    best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else ckpt_dir / "last.ckpt"
     if best_path.exists():
         module.load_state_dict(load_lightning_state(best_path))
     module = module.to(resolve_device("cuda" if lightning_accelerator(accelerator) == "gpu" else accelerator))

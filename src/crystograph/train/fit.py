@@ -25,6 +25,7 @@ from torch_geometric.loader import DataLoader
 from crystograph.config import TrainConfig
 from crystograph.data import TargetScaler, stack_targets, train_val_split
 from crystograph.device import lightning_accelerator, resolve_device
+from crystograph.train.checkpoints import checkpoint_callbacks, merge_metrics, read_metrics, resumable_checkpoint
 from crystograph.train.module import PropertyModule
 
 for _name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning"):
@@ -126,7 +127,7 @@ def fit(
     seed: int | None = None,
 ) -> FitResult:
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import CSVLogger
 
     out_dir = Path(out_dir)
@@ -147,9 +148,8 @@ def fit(
     has_val = len(val_graphs) > 0
     monitor = "val_mae" if has_val else "train_loss"
     ckpt_dir = out_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_last=True,
-                                 enable_version_counter=False)
-    callbacks = [checkpoint]
+    checkpoint, latest = checkpoint_callbacks(ckpt_dir, monitor)
+    callbacks = [checkpoint, latest]
     if has_val and train_config.patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode="min", patience=train_config.patience))
     trainer = pl.Trainer(
@@ -171,20 +171,20 @@ def fit(
         and torch.cuda.is_available(),  # SyncBatchNorm is GPU-only; CPU processes normalise per slice
     )
     last = ckpt_dir / "last.ckpt"
-    if resume and last.exists() and not _readable_checkpoint(last):
-        warnings.warn(f"{last}: unreadable (the job was probably killed while writing it); starting this fit afresh",
-                      stacklevel=2)
-        last.unlink()
+    resume_from = resumable_checkpoint(last, resume) if rank == 0 else (last if resume and last.exists() else None)
+    previous_metrics = read_metrics(out_dir / "metrics.csv") if resume_from else None
     started = time.monotonic()
     trainer.fit(
         module,
         train_dataloaders=_loader(train_graphs, train_config.batch_size, shuffle=True, seed=seed, rank=rank,
                                   world_size=world),
         val_dataloaders=_loader(val_graphs, train_config.batch_size, shuffle=False) if has_val else None,
-        ckpt_path=last if resume and last.exists() else None,
+        ckpt_path=resume_from,
         weights_only=True,
     )
     wall_s = time.monotonic() - started
+    if trainer.is_global_zero:
+        merge_metrics(out_dir / "metrics.csv", previous_metrics)
 
     best_path = Path(checkpoint.best_model_path) if checkpoint.best_model_path else last
     if trainer.is_global_zero:
@@ -200,14 +200,6 @@ def fit(
              "n_train": len(train_graphs), "n_val": len(val_graphs), "world_size": trainer.world_size}, indent=2))
         _plot_learning_curve(out_dir / "metrics.csv", out_dir / "learning_curve.png")
     return result
-
-
-def _readable_checkpoint(path: Path) -> bool:
-    try:
-        torch.load(path, map_location="cpu", weights_only=True)
-        return True
-    except Exception:
-        return False
 
 
 def is_global_zero() -> bool:
