@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
-import torch
 
 from crystograph.config import ModelConfig, TrainConfig
 from crystograph.data import build_graphs, kfold_indices, stack_targets
