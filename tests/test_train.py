@@ -102,3 +102,23 @@ def test_classification_task_trains(tmp_path):
                  task="classification", progress=False)
     p = predict(result.module, graphs)
     assert p.shape == (16, 1) and ((p >= 0) & (p <= 1)).all()
+
+
+def test_graph_cache_concurrent_writers_and_reuse(tmp_path):
+    """Two processes filling one cache at once never fail a record (unique temporary files)."""
+    import subprocess
+    import sys
+
+    from tests.helpers_data import write_csv
+
+    data = write_csv(synthetic_records(30), tmp_path / "syn.csv")
+    code = ("import sys; from crystograph.structures import read_structures; from crystograph.data import build_graphs;"
+            "r = read_structures(sys.argv[1], target='a');"
+            "g, s = build_graphs(r.records, targets=['a'], cache_dir=sys.argv[2], progress=False);"
+            "print(len(g), len(s))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(data), str(tmp_path / "cache")], stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0].split() for p in procs]
+    assert outputs == [["30", "0"], ["30", "0"]]
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+    assert len(list((tmp_path / "cache").rglob("*.pt"))) == 30

@@ -14,6 +14,9 @@ import functools
 import hashlib
 import json
 import math
+import os
+import uuid
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,11 +80,16 @@ class GraphCache:
         return CrystalGraph(**tensors, num_nodes=int(tensors["x"].size(0)))
 
     def save(self, key: str, graph: "CrystalGraph") -> None:
+        """Best effort: a cache that cannot be written (full disk, read-only, a race) never fails a build."""
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({name: graph[name] for name in _GRAPH_FIELDS if name in graph}, tmp)
-        tmp.replace(path)  # atomic: a killed job never leaves a truncated cache entry
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # one per writer
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({name: graph[name] for name in _GRAPH_FIELDS if name in graph}, tmp)
+            tmp.replace(path)  # atomic: a killed job never leaves a truncated cache entry
+        except OSError as err:
+            warnings.warn(f"graph cache {self.root}: could not write {path.name} ({err})", stacklevel=2)
+            tmp.unlink(missing_ok=True)
 
 
 def _target_tensor(record: "StructureRecord", targets: Sequence[str]) -> torch.Tensor:
