@@ -35,9 +35,10 @@ def synthetic_records(n: int = 24, seed: int = 0):
     return records
 
 
-def write_csv(records, path: Path, target: str = "a") -> Path:
+def write_csv(records, path: Path, target: str = "a", column: str | None = None) -> Path:
+    """CSV with id, cif and the `target` values under the header `column` (default: the target's name)."""
     import pandas as pd
 
-    rows = [{"id": r.id, "cif": r.structure.to(fmt="cif"), target: r.targets.get(target)} for r in records]
+    rows = [{"id": r.id, "cif": r.structure.to(fmt="cif"), column or target: r.targets.get(target)} for r in records]
     pd.DataFrame(rows).to_csv(path, index=False)
     return path
