@@ -322,7 +322,7 @@ def pretrain(
 @user_errors
 def demo(
     prop: str = typer.Option("LCD", help="CoRE MOF 2019 property (LCD = largest cavity diameter, Å)."),
-    max_atoms: int = typer.Option(60, help="Keep cells with at most this many atoms (CPU-sized)."),
+    max_atoms: int = typer.Option(40, help="Keep cells with at most this many atoms (CPU-sized)."),
     limit: Optional[int] = typer.Option(None, help="At most this many structures."),
     max_minutes: float = typer.Option(4.0, help="Training budget in minutes."),
     out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
