@@ -37,13 +37,7 @@ from crystograph.errors import InputError, Skipped
 _SHA_RE = re.compile(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}")
 
 
-def cache_dir() -> Path:
-    """``$CRYSTOGRAPH_CACHE`` → ``$XDG_CACHE_HOME/crystograph`` → ``~/.cache/crystograph``."""
-    if os.environ.get("CRYSTOGRAPH_CACHE"):
-        return Path(os.environ["CRYSTOGRAPH_CACHE"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "crystograph"
-    return Path.home() / ".cache" / "crystograph"
+from crystograph.paths import cache_dir  # noqa: E402  (re-exported: bench callers use loaders.cache_dir)
 
 
 def find_data_dir(data_dir: str | Path | None = None) -> Path | None:

@@ -31,17 +31,15 @@ from crystograph.structures import (
     validate_structure,
 )
 
+from crystograph.paths import cache_dir  # noqa: E402
+
 INDEX = "index.csv"
 _SYMOP_KEYS = ("_symmetry_equiv_pos_as_xyz", "_space_group_symop_operation_xyz")
 
 
 def default_cache_dir() -> Path:
-    """``$CRYSTOGRAPH_CACHE``, else ``$XDG_CACHE_HOME/crystograph``, else ``~/.cache/crystograph``."""
-    if os.environ.get("CRYSTOGRAPH_CACHE"):
-        return Path(os.environ["CRYSTOGRAPH_CACHE"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "crystograph"
-    return Path.home() / ".cache" / "crystograph"
+    """The crystograph cache (see `crystograph.paths.cache_dir`)."""
+    return cache_dir()
 
 
 def count_atoms_cif(text: str) -> int | None:

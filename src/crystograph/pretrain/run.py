@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import time
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,13 +30,9 @@ from crystograph.errors import Skipped
 from crystograph.pretrain.dataset import FIXED_EPOCH, slim_graph
 from crystograph.pretrain.masking import IGNORE_INDEX, MASK_TOKEN, MIN_ATOMS, N_TOKENS, expand_small_cell
 from crystograph.pretrain.model import MaskedAtomCGCNN, MaskedAtomModule
+from crystograph.train.quiet import quiet_lightning
 
-for _name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
-warnings.filterwarnings("ignore", message=".*number of training batches.*smaller than the logging interval.*")
-warnings.filterwarnings("ignore", message=".*Experiment logs directory.*exists and is not empty.*")
+quiet_lightning()
 
 EMBEDDING_FILE = "atom_embeddings.safetensors"
 EMBEDDING_KEY = "atom_embedding"

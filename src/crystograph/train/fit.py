@@ -8,10 +8,8 @@ epochs, wall time).
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,14 +24,10 @@ from crystograph.config import TrainConfig
 from crystograph.data import TargetScaler, stack_targets, train_val_split
 from crystograph.device import lightning_accelerator, resolve_device
 from crystograph.train.checkpoints import checkpoint_callbacks, merge_metrics, read_metrics, resumable_checkpoint
+from crystograph.train.quiet import quiet_lightning
 from crystograph.train.module import PropertyModule
 
-for _name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-warnings.filterwarnings("ignore", message=".*Checkpoint directory.*exists and is not empty.*")
-warnings.filterwarnings("ignore", message=".*number of training batches.*smaller than the logging interval.*")
-warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+quiet_lightning()
 
 
 @dataclass

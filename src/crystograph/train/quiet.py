@@ -1,0 +1,21 @@
+"""Keep Lightning's console output to what a user needs (progress bar, warnings that matter)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+_NOISE = (
+    ".*does not have many workers.*",
+    ".*Checkpoint directory.*exists and is not empty.*",
+    ".*number of training batches.*smaller than the logging interval.*",
+    ".*Experiment logs directory.*exists and is not empty.*",
+    ".*LeafSpec.*",
+)
+
+
+def quiet_lightning() -> None:
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in _NOISE:
+        warnings.filterwarnings("ignore", message=pattern)
