@@ -71,3 +71,17 @@ def test_predict_refuses_a_directory_without_model(tmp_path):
     result = runner.invoke(app, ["predict", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "p.csv")])
     assert result.exit_code == 2
     assert "no trained model found" in result.output and "Traceback" not in result.output
+
+
+def test_config_file_can_supply_required_options(tmp_path):
+    data = _tiny_real_csv(tmp_path, n=16)
+    cfg = tmp_path / "run.yaml"
+    run = tmp_path / "from_yaml"
+    cfg.write_text(f"target: [tc_K]\nout_dir: {run}\nfolds: 2\nepochs: 1\nbatch_size: 8\nid_column: material_id\n")
+    result = runner.invoke(app, ["train", str(data), "--config", str(cfg), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "2-fold CV" in result.output and (run / "fold_1" / "member_0" / "model.json").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    result = runner.invoke(app, ["train", str(data), "--config", str(bad)])
+    assert result.exit_code == 2 and "mapping" in result.output
