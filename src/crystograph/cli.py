@@ -85,7 +85,8 @@ def report_skipped(skipped: list[Skipped], total: int, what: str = "inputs") -> 
         console.print(f"  … and {len(skipped) - 20} more")
     reasons: dict[str, int] = {}
     for item in skipped:
-        reasons[item.reason.split(":")[0][:60]] = reasons.get(item.reason.split(":")[0][:60], 0) + 1
+        key = item.reason.split(";")[0].split(":")[0][:60]  # "unknown format '.py'", "overlapping atoms", …
+        reasons[key] = reasons.get(key, 0) + 1
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"  {count:>5} × {reason}", highlight=False)
 
