@@ -1,0 +1,92 @@
+"""Per-file readers (CIF, POSCAR, pymatgen JSON), the reader table and ``_iter_inputs`` (file or folder -> items)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+from crystograph.errors import InputError
+from crystograph.structures.formats import _stem, detect_format
+from crystograph.structures.parsing import (
+    _read_text,
+    _structure_from_dict,
+    parse_cif,
+    parse_poscar,
+)
+from crystograph.structures.records import _fixed, _Item
+from crystograph.structures.tables import (
+    _read_cgcnn,
+    _read_csv,
+    _read_db,
+    _read_matbench,
+)
+
+
+# A reader yields, per input, either an _Item (its structure is loaded lazily) or the InputError for it.
+def _read_cif(path: Path, source: str, wanted, **_) -> Iterator[_Item | InputError]:
+    structures = parse_cif(_read_text(path, source), source)
+    for k, s in enumerate(structures):
+        ident = _stem(path) if k == 0 else f"{_stem(path)}_{k + 1}"
+        src = source if len(structures) == 1 else f"{source}:block {k + 1}"
+        yield _Item(ident, src, _fixed(s), {}, wanted)
+
+
+def _read_poscar(path: Path, source: str, wanted, **_) -> Iterator[_Item | InputError]:
+    yield _Item(_stem(path), source, _fixed(parse_poscar(_read_text(path, source), source)), {}, wanted)
+
+
+def _read_json(path: Path, source: str, wanted, target, matbench=False, **_) -> Iterator[_Item | InputError]:
+    try:
+        data = json.loads(_read_text(path, source))
+    except json.JSONDecodeError as exc:
+        raise InputError(source, f"malformed JSON: {exc}") from None
+    if isinstance(data, dict) and {"index", "columns", "data"} <= data.keys():
+        yield from _read_matbench(data, source, target)
+        return
+    if matbench:
+        raise InputError(source, "malformed MatBench JSON: expected an object with index, columns and data")
+    if isinstance(data, dict) and "sites" in data:
+        entries = [(_stem(path), source, data)]
+    elif isinstance(data, list):
+        entries = [(_json_id(d, f"{_stem(path)}_{n}"), f"{source}:entry {n}", d) for n, d in enumerate(data, 1)]
+    elif isinstance(data, dict) and data and all(isinstance(v, dict) for v in data.values()):
+        entries = [(str(k), f"{source}:entry {k}", d) for k, d in data.items()]
+    else:
+        raise InputError(source, "malformed JSON: expected a pymatgen Structure dict, a list of them, "
+                                 "{id: Structure dict}, or MatBench {index, columns, data}")
+    for ident, src, d in entries:
+        yield _Item(ident, src, lambda d=d, src=src: _structure_from_dict(d, src), {}, wanted)
+
+
+def _json_id(d, default: str) -> str:
+    props = d.get("properties") if isinstance(d, dict) else None
+    props = props if isinstance(props, dict) else {}
+    return str(props.get("id") or props.get("material_id") or default)
+
+
+_READERS = {"cif": _read_cif, "poscar": _read_poscar, "json": _read_json,
+            "matbench": partial(_read_json, matbench=True),
+            "db": _read_db, "csv": _read_csv}
+
+
+def _iter_inputs(path: Path, fmt: str | None, kw: dict) -> Iterator[_Item | InputError]:
+    """Items of one path (file or folder); a file-level failure becomes one InputError item."""
+    source = str(path)
+    try:
+        if not path.exists():
+            raise InputError(source, "no such file or directory")
+        f = fmt or detect_format(path)
+        if path.is_dir() and f != "cgcnn":  # every non-hidden file directly inside, in name order
+            for p in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
+                yield from _iter_inputs(p, fmt, kw)
+            return
+        if f == "cgcnn":
+            if not (path / "id_prop.csv").is_file():
+                raise InputError(source, "not a CGCNN folder: no id_prop.csv inside")
+            yield from _read_cgcnn(path, source, **kw)
+        else:
+            yield from _READERS[f](path, source, **kw)
+    except InputError as exc:
+        yield exc
