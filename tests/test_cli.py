@@ -85,3 +85,22 @@ def test_config_file_can_supply_required_options(tmp_path):
     bad.write_text("- just\n- a list\n")
     result = runner.invoke(app, ["train", str(data), "--config", str(bad)])
     assert result.exit_code == 2 and "mapping" in result.output
+
+
+def test_pretrain_then_finetune_from_the_embeddings(tmp_path):
+    records = synthetic_records(24)
+    data = write_csv(records, tmp_path / "syn.csv")
+    pre = tmp_path / "pre"
+    result = runner.invoke(app, ["pretrain", str(data), "--out", str(pre), "--epochs", "2", "--embed-dim", "8",
+                                 "--no-progress"])
+    assert result.exit_code == 0, result.output
+    emb = pre / "atom_embeddings.safetensors"
+    assert emb.exists() and "masked-atom pretraining" in result.output
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", str(data), "--target", "a", "--out", str(run), "--epochs", "1",
+                                 "--atom-embeddings", str(emb), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    import crystograph
+
+    assert crystograph.load_model(run).predict_structure(records[0].structure)["a"] == pytest.approx(
+        crystograph.load_model(run).predict_structure(records[0].structure)["a"])

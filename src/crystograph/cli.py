@@ -314,7 +314,14 @@ def pretrain(
                              strict=strict, cache_dir=default_cache_dir() / "graphs")
     skipped += list(getattr(result, "skipped", []))
     report_skipped(skipped, len(records) + len(skipped), "structures")
-    out.print(f"pretraining done: {result}")
+    table = Table(title="masked-atom pretraining (validation)")
+    for col in ("accuracy", "accuracy on [MASK] atoms", "majority-class baseline", "epochs", "train / val"):
+        table.add_column(col)
+    table.add_row(f"{result.accuracy:.3f}", f"{result.accuracy_mask_token:.3f}", f"{result.baseline_accuracy:.3f}",
+                  str(result.epochs), f"{result.n_train} / {result.n_val}")
+    out.print(table)
+    out.print(f"atom embeddings: {result.embedding_path} — fine-tune with `crystograph train … --atom-embeddings "
+              f"{result.embedding_path}`")
     _strict_exit(skipped, strict)
 
 
