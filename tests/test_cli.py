@@ -104,3 +104,35 @@ def test_pretrain_then_finetune_from_the_embeddings(tmp_path):
 
     assert crystograph.load_model(run).predict_structure(records[0].structure)["a"] == pytest.approx(
         crystograph.load_model(run).predict_structure(records[0].structure)["a"])
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path):
+    data = write_csv(synthetic_records(8), tmp_path / "syn.csv")
+    base = ["train", str(data), "--target", "a", "--epochs", "1", "--no-progress"]
+    cases = {
+        "task": (["--task", "Regression", "--out", str(tmp_path / "r1")], "task"),
+        "layout": (["--layout", "sideways", "--out", str(tmp_path / "r2")], "layout"),
+        "device": (["--device", "cuda", "--out", str(tmp_path / "r3")], "--device"),
+    }
+    import torch
+
+    if torch.cuda.is_available():
+        cases.pop("device")
+    for name, (extra, needle) in cases.items():
+        result = runner.invoke(app, [*base, *extra])
+        assert result.exit_code == 2 and needle in result.output and "Traceback" not in result.output, (name,
+                                                                                                      result.output)
+    cfg = tmp_path / "typo.yaml"
+    cfg.write_text("learning_rate: 0.1\n")
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "r4"), "--config", str(cfg)])
+    assert result.exit_code == 2 and "learning_rate" in result.output
+
+
+def test_rerun_into_a_run_with_other_settings_is_refused(tmp_path):
+    data = write_csv(synthetic_records(10), tmp_path / "syn.csv")
+    run = tmp_path / "run"
+    args = ["train", str(data), "--target", "a", "--out", str(run), "--epochs", "1", "--no-progress"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, args).exit_code == 0  # same settings: finished members are reused
+    result = runner.invoke(app, [*args, "--layout", "no_gwt"])
+    assert result.exit_code == 2 and "other settings" in result.output and "model.layout" in result.output

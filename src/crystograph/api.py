@@ -17,7 +17,7 @@ import torch
 from crystograph.config import GraphConfig, ModelConfig, from_dict
 from crystograph.device import resolve_device
 from crystograph.errors import CheckpointError, Skipped
-from crystograph.train.export import MANIFEST, load_model_dir
+from crystograph.train.export import MANIFEST, load_model_dir, to_units
 
 
 class Predictor:
@@ -43,17 +43,16 @@ class Predictor:
         outputs = []
         for model, manifest in self.members:
             raw = predict(model, graphs, batch_size=batch_size, device=self.device)  # [N, T] standardised / logits
-            if manifest["task"] == "classification":
-                outputs.append(1.0 / (1.0 + np.exp(-raw)))
-            else:
-                outputs.append(raw * np.asarray(manifest["y_std"]) + np.asarray(manifest["y_mean"]))
+            outputs.append(to_units(raw, manifest))
         stacked = np.stack(outputs)  # [M, N, T]
         return stacked.mean(axis=0), stacked.std(axis=0)
 
     def predict_structure(self, structure) -> dict[str, float]:
         """One structure → {target: mean, target_std: std}; bad input raises InputError."""
         from crystograph.graphs import build_graph
+        from crystograph.structures import validate_structure
 
+        structure = validate_structure(structure, "structure")
         mean, std = self._predict_graphs([build_graph(structure, self.graph_config)])
         out: dict[str, float] = {}
         for t, name in enumerate(self.targets):
@@ -70,9 +69,18 @@ class Predictor:
         from crystograph.data import build_graphs
         from crystograph.structures import StructureRecord
 
+        from crystograph.errors import InputError
+        from crystograph.structures import validate_structure
+
         ids = list(ids) if ids is not None else [str(i) for i in range(len(structures))]
-        records = [StructureRecord(id=i, structure=s, targets={}, source=str(i)) for i, s in zip(ids, structures)]
-        graphs, skipped = build_graphs(records, self.graph_config, progress=progress)
+        records, skipped = [], []
+        for i, s in zip(ids, structures):
+            try:
+                records.append(StructureRecord(id=i, structure=validate_structure(s, str(i)), targets={}, source=str(i)))
+            except InputError as err:
+                skipped.append(Skipped(err.source, err.reason))
+        graphs, graph_skipped = build_graphs(records, self.graph_config, progress=progress)
+        skipped += graph_skipped
         frame = pd.DataFrame({"id": [g.sample_id for g in graphs]})
         if graphs:
             mean, std = self._predict_graphs(graphs, batch_size)

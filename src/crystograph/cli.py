@@ -44,8 +44,12 @@ def _load_config(ctx: typer.Context, _param, value: Optional[Path]):
             flat.update({k.replace("-", "_"): v for k, v in val.items()})
         else:
             flat[key.replace("-", "_")] = val
-    known = {p.name for p in ctx.command.params}
-    ctx.default_map = {**(ctx.default_map or {}), **{k: v for k, v in flat.items() if k in known}}
+    known = {p.name for p in ctx.command.params} - {"config"}
+    unknown = sorted(set(flat) - known)
+    if unknown:
+        raise typer.BadParameter(f"{value}: unknown option(s) {', '.join(unknown)} for `{ctx.command.name}`; "
+                                 f"known: {', '.join(sorted(known))}")
+    ctx.default_map = {**(ctx.default_map or {}), **flat}
     return value
 
 
@@ -312,8 +316,9 @@ def pretrain(
     result = run_pretraining(records, out_dir, embed_dim=embed_dim, epochs=epochs, max_minutes=max_minutes,
                              batch_size=batch_size, lr=lr, seed=seed, progress=progress, accelerator=device,
                              strict=strict, cache_dir=default_cache_dir() / "graphs")
+    n_read_skipped = len(skipped)
     skipped += list(getattr(result, "skipped", []))
-    report_skipped(skipped, len(records) + len(skipped), "structures")
+    report_skipped(skipped, len(records) + n_read_skipped, "structures")
     table = Table(title="masked-atom pretraining (validation)")
     for col in ("accuracy", "accuracy on [MASK] atoms", "majority-class baseline", "epochs", "train / val"):
         table.add_column(col)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 PEMode = Literal["laplacian+rw", "periodic_rw", "none"]
 LapPEForm = Literal["projector", "eigvec"]
@@ -17,6 +17,12 @@ Layout = Literal["stacked", "gwt_first", "parallel", "no_gwt", "gwt_only", "no_l
 Task = Literal["regression", "classification"]
 
 N_ATOM_FEATURES = 92  # CGCNN-style one-hot atom features (paper 2.1.1)
+
+
+def _check_choice(owner: str, name: str, value: Any, choices: Any) -> None:
+    allowed = get_args(choices)
+    if value not in allowed:
+        raise ValueError(f"{owner}.{name} = {value!r}; choose one of {', '.join(map(str, allowed))}")
 
 
 @dataclass
@@ -44,6 +50,12 @@ class GraphConfig:
     # the Laplacian eigenvectors, so symmetric crystals with degenerate eigenvalues are handled);
     # "eigvec": raw eigenvectors with a canonical sign (the paper's literal form; not basis-invariant).
     lap_pe_form: LapPEForm = "projector"
+
+    def __post_init__(self) -> None:
+        _check_choice("GraphConfig", "pe_mode", self.pe_mode, PEMode)
+        _check_choice("GraphConfig", "lap_pe_form", self.lap_pe_form, LapPEForm)
+        if self.k < 1 or self.max_radius <= 0:
+            raise ValueError(f"GraphConfig needs k >= 1 and max_radius > 0 (got k={self.k}, max_radius={self.max_radius})")
 
     @property
     def edge_dim(self) -> int:
@@ -77,6 +89,10 @@ class ModelConfig:
     n_targets: int = 1
     atom_embedding_path: str | None = None  # pretrained atom embeddings (.safetensors)
     graph: GraphConfig = field(default_factory=GraphConfig)
+
+    def __post_init__(self) -> None:
+        _check_choice("ModelConfig", "layout", self.layout, Layout)
+        _check_choice("ModelConfig", "task", self.task, Task)
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "ModelConfig":

@@ -162,6 +162,22 @@ def _plot(task: Task, label: str, preds: list[Path], out_png: Path, dummy: float
     return out_png
 
 
+def _claim_train_dir(train_dir: Path, fingerprint: dict, notes: list[str], fold: int) -> None:
+    """An interrupted fold resumes from its last checkpoint only if it was started with the same settings;
+    otherwise its partial training is discarded (and noted) rather than silently continued."""
+    import shutil
+
+    stamp = train_dir / "fingerprint.json"
+    if train_dir.exists():
+        previous = json.loads(stamp.read_text()) if stamp.exists() else None
+        if previous != fingerprint:
+            shutil.rmtree(train_dir)
+            notes.append(f"fold {fold}: discarded an interrupted run started with other settings ({previous})")
+        else:
+            notes.append(f"fold {fold}: resumed from its last checkpoint")
+    write_json(stamp, fingerprint)
+
+
 def run_bench(
     tasks: str | Sequence[str],
     model: str = "crystograph",
@@ -264,6 +280,7 @@ def _run_task(task, model, label, preset, layout, fold_ids, max_minutes, data_di
                 from crystograph.train import fit_predict
 
                 console.print(f"fold {k}: training on {len(tr)}, testing on {len(te)} (≤ {max_minutes} min)")
+                _claim_train_dir(fold_dir / "train", {**fingerprint, "test_ids_sha1": _ids_hash(test_ids)}, notes, k)
                 pred = fit_predict(factory, [graphs[i] for i in tr], [graphs[i] for i in te], tcfg,
                                    fold_dir / "train", task.task_type, progress=progress)
                 n_epochs = _read_epochs(fold_dir / "train")

@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -46,6 +47,13 @@ def save_model(directory: Path, model: nn.Module, model_config: ModelConfig, *, 
     }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return directory
+
+
+def to_units(raw: np.ndarray, manifest: dict[str, Any]) -> np.ndarray:
+    """Raw network output [N, T] → target units: probabilities (classification) or de-standardised values."""
+    if manifest["task"] == "classification":
+        return 1.0 / (1.0 + np.exp(-raw))
+    return raw * np.asarray(manifest["y_std"]) + np.asarray(manifest["y_mean"])
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

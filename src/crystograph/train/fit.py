@@ -132,6 +132,8 @@ def fit(
     if len(train_graphs) == 0:
         raise ValueError("no training graphs")
     y_train = stack_targets(train_graphs)
+    if task == "classification" and not np.isin(y_train, (0.0, 1.0)).all():
+        raise ValueError("classification needs targets of 0 or 1 (found other values); use task='regression'")
     scaler = TargetScaler.fit(y_train) if task == "regression" else TargetScaler.identity(y_train.shape[1])
     steps_per_epoch = max(1, math.ceil(len(train_graphs) / train_config.batch_size))
     module = PropertyModule(model, train_config, task=task, y_mean=scaler.mean, y_std=scaler.std,
@@ -139,6 +141,9 @@ def fit(
 
     # DDP: every process loads its slice of each global batch (see EpochShuffleSampler).
     rank, world = _rank_and_world(train_config)
+    if world > 1 and train_config.batch_size % world:
+        raise ValueError(f"--batch-size {train_config.batch_size} must be a multiple of the {world} training processes "
+                         "(each process takes an equal slice of every batch)")
     has_val = len(val_graphs) > 0
     monitor = "val_mae" if has_val else "train_loss"
     ckpt_dir = out_dir / "checkpoints"
@@ -186,12 +191,12 @@ def fit(
 
         module.load_state_dict(load_lightning_state(best_path))
     best = checkpoint.best_model_score
-    val_mae = float(best) if best is not None else float("nan")
+    val_mae = float(best) if best is not None and has_val else float("nan")  # no validation set: no val MAE
     result = FitResult(out_dir, best_path, val_mae, int(trainer.current_epoch), wall_s, module)
     if trainer.is_global_zero:
         (out_dir / "fit.json").write_text(json.dumps(
-            {"best_" + monitor: val_mae, "epochs": result.epochs, "wall_s": wall_s, "seed": seed,
-             "n_train": len(train_graphs), "n_val": len(val_graphs), "world_size": trainer.world_size}, indent=2))
+            {"best_" + monitor: float(best) if best is not None else float("nan"), "epochs": result.epochs,
+             "wall_s": wall_s, "seed": seed, "n_train": len(train_graphs), "n_val": len(val_graphs), "world_size": trainer.world_size}, indent=2))
         _plot_learning_curve(out_dir / "metrics.csv", out_dir / "learning_curve.png")
     return result
 
@@ -205,15 +210,14 @@ def is_global_zero() -> bool:
 
 @torch.no_grad()
 def predict(model: nn.Module, graphs: Sequence, batch_size: int = 64, device: str | None = "auto") -> np.ndarray:
-    """Predictions [N, T] in target units (probabilities for classification) for a `PropertyModule`
-    or any network with `forward(batch) -> [B, T]`."""
+    """`model(batch)` for every graph, stacked [N, T]. For a `PropertyModule` (what `fit` returns) that is in
+    target units (probabilities for classification); a bare network gives its raw output (standardised values
+    or logits), which `crystograph.train.export.to_units` converts with the run's manifest."""
     dev = resolve_device(device)
     model = model.to(dev).eval()
-    task = getattr(model, "task", "regression")
     outputs = []
     for batch in _loader(graphs, batch_size, shuffle=False):
-        out = model(batch.to(dev))
-        outputs.append(torch.sigmoid(out) if task == "classification" else out)
+        outputs.append(model(batch.to(dev)))
     if not outputs:
         return np.zeros((0, 1), dtype=np.float32)
     return torch.cat(outputs).float().cpu().numpy()

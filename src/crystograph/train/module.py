@@ -44,10 +44,11 @@ class PropertyModule(pl.LightningModule):
 
     # -- prediction in target units ------------------------------------------------------------
     def forward(self, batch) -> torch.Tensor:
+        """Predictions in target units [B, T]: de-standardised values, or probabilities (classification)."""
         out = self.model(batch)  # [B, T]
         if self.task == "regression":
             return out * self.y_std + self.y_mean
-        return out
+        return torch.sigmoid(out)
 
     def _loss(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         raw = self.model(batch)  # [B, T]
@@ -71,19 +72,25 @@ class PropertyModule(pl.LightningModule):
         self.log("val_loss", loss, batch_size=batch.num_graphs, sync_dist=True)
         self.log("val_mae", mae, batch_size=batch.num_graphs, prog_bar=True, sync_dist=True)
 
-    def predict_step(self, batch, batch_idx):
-        out = self(batch)
-        return torch.sigmoid(out) if self.task == "classification" else out
-
     # -- optimisation --------------------------------------------------------------------------
     def on_fit_start(self) -> None:
         self._fit_started = time.monotonic()
 
+    def _elapsed_s(self) -> float:
+        """Training time so far, including time before a resume (Lightning's Timer restores it)."""
+        from lightning.pytorch.callbacks import Timer
+
+        trainer = self._trainer
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None) if trainer is not None else None
+        if timer is not None:
+            return float(timer.time_elapsed("train"))
+        return time.monotonic() - self._fit_started if self._fit_started is not None else 0.0
+
     def _progress(self) -> float:
         progress = self.global_step / self.total_steps
         budget = self.train_config.max_minutes
-        if budget and self._fit_started is not None:
-            progress = max(progress, (time.monotonic() - self._fit_started) / (60.0 * budget))
+        if budget:
+            progress = max(progress, self._elapsed_s() / (60.0 * budget))
         return min(progress, 1.0)
 
     def _lr_factor(self, _step: int) -> float:

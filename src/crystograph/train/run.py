@@ -28,8 +28,10 @@ import torch
 import yaml
 
 from crystograph.config import ModelConfig, TrainConfig, to_dict
+from crystograph.errors import CrystographError
 from crystograph.data import kfold_indices, stack_targets, train_val_split
-from crystograph.train.export import MANIFEST, save_model
+from crystograph.train.export import MANIFEST, save_model, to_units
+from crystograph.train.module import PropertyModule
 from crystograph.train.fit import fit, is_global_zero, predict
 
 
@@ -59,12 +61,31 @@ class RunResult:
         return float(np.mean(self.dummy_mae))
 
 
+# Settings that may differ when a run is resumed (where and how fast it runs, not what it learns).
+_RESUMABLE_KEYS = {"accelerator", "devices", "num_nodes", "strategy", "num_workers", "max_minutes", "deterministic"}
+
+
+def _comparable(config: dict) -> dict:
+    return {section: {k: v for k, v in values.items() if k not in _RESUMABLE_KEYS}
+            for section, values in config.items() if isinstance(values, dict)}
+
+
 def write_config(out_dir: Path, model_config: ModelConfig, train_config: TrainConfig, options: RunOptions) -> Path:
+    """Write config.yaml; refuse a directory that holds a run with other settings (its finished members
+    would otherwise be reused, and scored on a split they may have trained on)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "config.yaml"
-    path.write_text(yaml.safe_dump(
-        {"model": to_dict(model_config), "train": to_dict(train_config), "run": dataclasses.asdict(options)},
-        sort_keys=False))
+    config = yaml.safe_load(yaml.safe_dump(
+        {"model": to_dict(model_config), "train": to_dict(train_config), "run": dataclasses.asdict(options)}))
+    if path.exists():
+        previous = yaml.safe_load(path.read_text()) or {}
+        if _comparable(previous) != _comparable(config):
+            changed = sorted(f"{section}.{key}" for section in config for key in config[section]
+                             if key not in _RESUMABLE_KEYS
+                             and previous.get(section, {}).get(key) != config[section][key])
+            raise CrystographError(f"{out_dir}: holds a run with other settings ({', '.join(changed[:6])} differ); "
+                                   "resume it with the same settings, or choose another --out")
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
@@ -98,13 +119,10 @@ def _fit_member(graphs, train_idx, member_dir: Path, model_config: ModelConfig, 
 
 
 def _to_units(model, raw: np.ndarray, member_dir: Path) -> np.ndarray:
-    """A freshly loaded network predicts standardised targets; a PropertyModule already de-standardises."""
-    if hasattr(model, "y_mean"):
+    """A freshly fitted PropertyModule predicts in target units; a network loaded from disk needs its manifest."""
+    if isinstance(model, PropertyModule):
         return raw
-    manifest = json.loads((member_dir / MANIFEST).read_text())
-    if manifest["task"] == "classification":
-        return 1.0 / (1.0 + np.exp(-raw))
-    return raw * np.asarray(manifest["y_std"]) + np.asarray(manifest["y_mean"])
+    return to_units(raw, json.loads((member_dir / MANIFEST).read_text()))
 
 
 def train_run(graphs: Sequence, out_dir: Path | str, model_config: ModelConfig, train_config: TrainConfig,
