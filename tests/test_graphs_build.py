@@ -277,3 +277,18 @@ def test_eigvec_form_permutes_up_to_sign():
     gp = build_graph(_permuted(s, perm), cfg)
     torch.testing.assert_close(gp.pe.abs(), g.pe[torch.as_tensor(perm)].abs(), atol=1e-5, rtol=0)
     torch.testing.assert_close(gp.pe[:, :1], g.pe[torch.as_tensor(perm), :1], atol=1e-5, rtol=0)
+
+
+def test_torch_feature_path_matches_the_builder(rocksalt):
+    """The accelerator path of add_edge_features (torch) gives the builder's numpy features."""
+    from crystograph.config import GraphConfig
+    from crystograph.graphs import build_graph
+    from crystograph.graphs.build import _edge_features_torch, _line_features_torch
+
+    cfg = GraphConfig()
+    structure = rocksalt.copy()
+    structure.perturb(0.1)  # break the symmetry: generic angles
+    g = build_graph(structure, cfg)
+    torch.testing.assert_close(_edge_features_torch(g.edge_vec, cfg), g.edge_attr, atol=2e-5, rtol=1e-4)
+    torch.testing.assert_close(_line_features_torch(g.edge_vec, g.lg_edge_index, cfg.n_rbf_angle), g.lg_attr,
+                               atol=2e-5, rtol=1e-4)

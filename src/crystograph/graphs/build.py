@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from torch_geometric.data import Data
 from crystograph.config import GraphConfig
 from crystograph.errors import InputError
 from crystograph.graphs.encodings import positional_encoding
-from crystograph.graphs.features import MAX_Z, atom_features, edge_features
+from crystograph.graphs.features import MAX_Z, SNAP, atom_features, edge_features, gaussian_rbf
 from crystograph.graphs.line_graph import line_graph_features, line_graph_index
 from crystograph.graphs.neighbors import OnIsolated, knn
 
@@ -113,14 +114,43 @@ def build_graph(
 
 def add_edge_features(data: Data, config: GraphConfig | None = None) -> Data:
     """Fill in `edge_attr` and `lg_attr` of a compact graph or batch (see `build_graph`) from `edge_vec`
-    and `lg_edge_index`, on the data's device; a no-op when they are present."""
+    and `lg_edge_index`; a no-op when they are present. On the CPU this is the builder's own numpy code;
+    on an accelerator the same formulas run in torch on the device (no host round trip)."""
     cfg = config or GraphConfig()
-    device = data.edge_vec.device
+    vec = data.edge_vec  # [E, 3]
+    on_cpu = vec.device.type == "cpu"
+    lg = getattr(data, "lg_edge_index", None)
     if getattr(data, "edge_attr", None) is None:
-        data.edge_attr = edge_features(data.edge_vec, cfg).to(device)  # [E, edge_dim]
-    if getattr(data, "lg_attr", None) is None and getattr(data, "lg_edge_index", None) is not None:
-        data.lg_attr = line_graph_features(data.edge_vec, data.lg_edge_index, cfg.n_rbf_angle).to(device)
+        data.edge_attr = edge_features(vec, cfg) if on_cpu else _edge_features_torch(vec, cfg)  # [E, edge_dim]
+    if getattr(data, "lg_attr", None) is None and lg is not None:
+        data.lg_attr = (line_graph_features(vec, lg, cfg.n_rbf_angle) if on_cpu
+                        else _line_features_torch(vec, lg, cfg.n_rbf_angle))  # [L, line_dim]
     return data
+
+
+def _work_dtype(t: torch.Tensor) -> torch.dtype:
+    return torch.float32 if t.device.type == "mps" else torch.float64  # MPS has no float64
+
+
+def _edge_features_torch(edge_vec: torch.Tensor, cfg: GraphConfig) -> torch.Tensor:
+    """Torch twin of `features.edge_features` (same snapping of tiny components before the angles)."""
+    v = edge_vec.to(_work_dtype(edge_vec))
+    v = torch.where(v.abs() < SNAP, torch.zeros_like(v), v)  # [E, 3]
+    r = torch.linalg.vector_norm(v, dim=-1)  # [E]
+    cos_t = torch.where(r > 0, v[:, 2] / r.clamp_min(1e-30), torch.ones_like(r))
+    theta = torch.arccos(cos_t.clamp(-1.0, 1.0))
+    phi = torch.atan2(v[:, 1], v[:, 0])
+    parts = [gaussian_rbf(r, cfg.r_min, cfg.r_max, cfg.n_rbf_r), gaussian_rbf(theta, 0.0, math.pi, cfg.n_rbf_theta),
+             gaussian_rbf(phi, -math.pi, math.pi, cfg.n_rbf_phi), (r > cfg.long_bond_cutoff).unsqueeze(-1).to(v.dtype)]
+    return torch.cat(parts, dim=-1).float()  # [E, edge_dim]
+
+
+def _line_features_torch(edge_vec: torch.Tensor, lg_edge_index: torch.Tensor, n_rbf: int) -> torch.Tensor:
+    """Torch twin of `line_graph.line_graph_features`: RBF of cos(angle at j between j->k and j->i)."""
+    v = edge_vec.to(_work_dtype(edge_vec))
+    unit = v / torch.linalg.vector_norm(v, dim=-1, keepdim=True).clamp_min(1e-12)  # [E, 3]
+    cos = -(unit[lg_edge_index[0]] * unit[lg_edge_index[1]]).sum(-1).clamp(-1.0, 1.0)  # [L]
+    return gaussian_rbf(cos, -1.0, 1.0, n_rbf).float()  # [L, n_rbf]
 
 
 def graph_summary(graph: Data) -> dict[str, float | int]:
