@@ -28,23 +28,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from crystograph.config import N_ATOM_FEATURES, TrainConfig
+from crystograph.nn.rbf import GaussianRBF
 
 
-class GaussianDistance(nn.Module):
-    """d [E] → exp(-(d - μ)² / var²) [E, K] with μ = dmin, dmin + step, …, dmax (CGCNN's filter)."""
-
-    def __init__(self, dmin: float = 0.0, dmax: float = 8.0, step: float = 0.2, var: float | None = None):
-        super().__init__()
-        centres = torch.as_tensor(np.arange(dmin, dmax + step, step), dtype=torch.float32)  # [K]
-        self.register_buffer("centres", centres)
-        self.var = float(var if var is not None else step)
-
-    @property
-    def n_features(self) -> int:
-        return int(self.centres.numel())
-
-    def forward(self, d: torch.Tensor) -> torch.Tensor:
-        return torch.exp(-((d.unsqueeze(-1) - self.centres) ** 2) / self.var**2)  # [E, K]
+def GaussianDistance(dmin: float = 0.0, dmax: float = 8.0, step: float = 0.2) -> GaussianRBF:  # noqa: N802
+    """CGCNN's distance filter: centres dmin, dmin + step, …, dmax, width = step."""
+    return GaussianRBF(dmin, dmax, int(round((dmax - dmin) / step)) + 1)
 
 
 class CGCNN(nn.Module):

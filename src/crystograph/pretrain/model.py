@@ -22,20 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import CGConv
 
+from crystograph.nn.rbf import GaussianRBF
 from crystograph.pretrain.dataset import FIXED_EPOCH, mask_batch
 from crystograph.pretrain.masking import IGNORE_INDEX, MASK_RATE, N_TOKENS
-
-
-class GaussianDistance(nn.Module):
-    """Bond lengths r [E] → Gaussian features [E, K] with centres linspace(r_min, r_max, K), width = spacing."""
-
-    def __init__(self, r_min: float = 0.0, r_max: float = 10.0, n: int = 40):
-        super().__init__()
-        self.register_buffer("centres", torch.linspace(r_min, r_max, n), persistent=False)  # [K]
-        self.width = (r_max - r_min) / max(n - 1, 1)
-
-    def forward(self, r: Tensor) -> Tensor:
-        return torch.exp(-((r.unsqueeze(-1) - self.centres) / self.width) ** 2)  # [E, K]
 
 
 class MaskedAtomCGCNN(nn.Module):
@@ -46,7 +35,7 @@ class MaskedAtomCGCNN(nn.Module):
         super().__init__()
         self.embed_dim = embed_dim
         self.embedding = nn.Embedding(N_TOKENS, embed_dim)  # [119, d]: the exported atom embedding
-        self.rbf = GaussianDistance(r_min, r_max, n_rbf)
+        self.rbf = GaussianRBF(r_min, r_max, n_rbf)
         self.convs = nn.ModuleList(CGConv(embed_dim, dim=n_rbf, aggr="add", batch_norm=True) for _ in range(n_conv))
         hidden_dim = hidden_dim or embed_dim
         self.head = nn.Sequential(nn.Linear(embed_dim, hidden_dim), nn.Softplus(), nn.Linear(hidden_dim, N_TOKENS))
