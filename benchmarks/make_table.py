@@ -20,13 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stdout", action="store_true", help="print the table instead of editing the README")
     args = p.parse_args(argv)
 
-    from crystograph.bench.report import make_table, task_table, update_readme
+    from crystograph.bench.report import make_table, summary_plot, task_table, update_readme
 
     table = make_table(args.results)
     if args.stdout:
         print(table)
     else:
         print(update_readme(args.readme, table, task_table()))
+        print(summary_plot(args.results, args.results / "plots" / "summary.png"))
     return 0
 
 

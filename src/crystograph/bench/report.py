@@ -201,3 +201,44 @@ def update_readme(readme: str | Path, table: str, tasks: str | None = None) -> P
     readme.parent.mkdir(parents=True, exist_ok=True)
     readme.write_text(text, encoding="utf-8")
     return readme
+
+
+def summary_plot(results_dir: str | Path, out_png: str | Path) -> Path | None:
+    """One picture of the whole table: each model's MAE relative to the mean predictor on the same folds, per
+    task (lower is better; 1 = no better than predicting the mean). Error bars: std over folds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    results = [r for r in load_results(results_dir) if r.get("metric") == "MAE" and r.get("folds")]
+    dummy = {r["task"]: r["mean"] for r in results if r["model"] == "dummy" and r.get("mean")}
+    models = sorted({r["model"] for r in results if r["model"] != "dummy"})
+    tasks = sorted({r["task"] for r in results if r["task"] in dummy and r["model"] != "dummy"})
+    if not tasks or not models:
+        return None
+    width = 0.8 / len(models)
+    fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(tasks), 4.2))
+    for m, model in enumerate(models):
+        ratios, errors = [], []
+        for task in tasks:
+            hit = next((r for r in results if r["task"] == task and r["model"] == model), None)
+            ratios.append(hit["mean"] / dummy[task] if hit else np.nan)
+            errors.append((hit.get("std") or 0.0) / dummy[task] if hit else 0.0)
+        ax.bar(np.arange(len(tasks)) + (m - (len(models) - 1) / 2) * width, ratios, width, yerr=errors,
+               label=model if column_of(model).lower() == model else f"{column_of(model)} ({model})", capsize=2)
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_xticks(np.arange(len(tasks)), [t.replace("local_", "").replace("matbench_", "mb_") for t in tasks],
+                  rotation=25, ha="right")
+    ax.set_ylabel("MAE / mean-predictor MAE")
+    budgets = sorted({str(r.get("budget_minutes_per_fold")) for r in results if r["model"] != "dummy"})
+    ax.set_title(f"identical folds, CPU, {'/'.join(budgets)} min training per fold", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    out_png = Path(out_png)
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return out_png
