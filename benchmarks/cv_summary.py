@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/cv_summary.py runs/supercon_cv5 \
         --command "crystograph train ../shared/data/supercon/supercon.csv.gz --target tc_K ..." \
-        --out benchmarks/results/supercon_cv__crystograph-small.json
+        --out benchmarks/results/supercon_cv_small.json
 """
 
 from __future__ import annotations
