@@ -30,6 +30,7 @@ from crystograph.errors import Skipped
 from crystograph.pretrain.dataset import FIXED_EPOCH, slim_graph
 from crystograph.pretrain.masking import IGNORE_INDEX, MASK_TOKEN, MIN_ATOMS, N_TOKENS, expand_small_cell
 from crystograph.pretrain.model import MaskedAtomCGCNN, MaskedAtomModule
+from crystograph.train.fit import graph_loader
 from crystograph.train.quiet import quiet_lightning
 
 quiet_lightning()
@@ -77,15 +78,6 @@ def _expand(records: Sequence, min_atoms: int) -> tuple[list[_Record], list[Skip
     return out, skipped
 
 
-def _loader(graphs, batch_size: int, shuffle: bool, seed: int):
-    from torch_geometric.loader import DataLoader
-
-    # BatchNorm cannot train on a single node; drop a lone last graph when shuffling.
-    drop_last = shuffle and len(graphs) > batch_size and len(graphs) % batch_size == 1
-    generator = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(graphs, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, generator=generator)
-
-
 def _eval_epochs(n_draws: int) -> list[int]:
     return [FIXED_EPOCH - d for d in range(max(1, n_draws))]  # -1 (the validation mask), -2, ...
 
@@ -101,7 +93,7 @@ def evaluate(module: MaskedAtomModule, graphs, batch_size: int = 64, n_draws: in
     device = next(module.parameters()).device
     total_loss, correct, count, correct_tok, count_tok = 0.0, 0, 0, 0, 0
     for epoch in _eval_epochs(n_draws):
-        for batch in _loader(graphs, batch_size, shuffle=False, seed=0):
+        for batch in graph_loader(graphs, batch_size, shuffle=False, seed=0):
             batch = module.mask(batch.to(device), epoch)
             logits = module.model(batch)  # [n, 119]
             sel = batch.labels != IGNORE_INDEX
@@ -123,7 +115,7 @@ def majority_baseline(module: MaskedAtomModule, train_graphs, eval_graphs, n_dra
     def masked_labels(graphs, epochs):
         labels = []
         for epoch in epochs:
-            for batch in _loader(graphs, 256, shuffle=False, seed=0):
+            for batch in graph_loader(graphs, 256, shuffle=False, seed=0):
                 lab = module.mask(batch, epoch).labels
                 labels.extend(lab[lab != IGNORE_INDEX].tolist())
         return labels
@@ -264,8 +256,8 @@ def pretrain(
     previous_metrics = read_metrics(metrics_csv) if resuming else None
     trainer.fit(
         module,
-        train_dataloaders=_loader(train_graphs, batch_size, shuffle=True, seed=seed),
-        val_dataloaders=_loader(val_graphs, batch_size, shuffle=False, seed=seed) if has_val else None,
+        train_dataloaders=graph_loader(train_graphs, batch_size, shuffle=True, seed=seed),
+        val_dataloaders=graph_loader(val_graphs, batch_size, shuffle=False, seed=seed) if has_val else None,
         ckpt_path=last if resuming else None,
         weights_only=True,
     )

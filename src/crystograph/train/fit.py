@@ -89,7 +89,9 @@ def _rank_and_world(train_config: TrainConfig) -> tuple[int, int]:
     return int(os.environ.get("RANK", node * devices + local)), world
 
 
-def _loader(graphs, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1) -> DataLoader:
+def graph_loader(graphs, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0,
+                 world_size: int = 1) -> DataLoader:
+    """Batches of graphs; shuffled with `EpochShuffleSampler` when training (resumable, DDP-sharded)."""
     if not shuffle:
         return DataLoader(list(graphs), batch_size=batch_size, shuffle=False)
     # BatchNorm cannot train on a batch of one graph with one node; drop a lone last sample.
@@ -175,9 +177,9 @@ def fit(
     started = time.monotonic()
     trainer.fit(
         module,
-        train_dataloaders=_loader(train_graphs, train_config.batch_size, shuffle=True, seed=seed, rank=rank,
+        train_dataloaders=graph_loader(train_graphs, train_config.batch_size, shuffle=True, seed=seed, rank=rank,
                                   world_size=world),
-        val_dataloaders=_loader(val_graphs, train_config.batch_size, shuffle=False) if has_val else None,
+        val_dataloaders=graph_loader(val_graphs, train_config.batch_size, shuffle=False) if has_val else None,
         ckpt_path=resume_from,
         weights_only=True,
     )
@@ -216,7 +218,7 @@ def predict(model: nn.Module, graphs: Sequence, batch_size: int = 64, device: st
     dev = resolve_device(device)
     model = model.to(dev).eval()
     outputs = []
-    for batch in _loader(graphs, batch_size, shuffle=False):
+    for batch in graph_loader(graphs, batch_size, shuffle=False):
         outputs.append(model(batch.to(dev)))
     if not outputs:
         return np.zeros((0, 1), dtype=np.float32)
