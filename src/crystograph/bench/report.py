@@ -226,9 +226,15 @@ def summary_plot(results_dir: str | Path, out_png: str | Path) -> Path | None:
             hit = next((r for r in results if r["task"] == task and r["model"] == model), None)
             ratios.append(hit["mean"] / dummy[task] if hit else np.nan)
             errors.append((hit.get("std") or 0.0) / dummy[task] if hit else 0.0)
-        ax.bar(np.arange(len(tasks)) + (m - (len(models) - 1) / 2) * width, ratios, width, yerr=errors,
+        xs = np.arange(len(tasks)) + (m - (len(models) - 1) / 2) * width
+        shown = np.minimum(np.asarray(ratios, dtype=float), 2.0)  # clip runaway bars; their value is printed
+        ax.bar(xs, shown, width, yerr=np.where(np.asarray(ratios) > 2.0, 0.0, errors),
                label=model if column_of(model).lower() == model else f"{column_of(model)} ({model})", capsize=2)
+        for x, ratio in zip(xs, ratios):
+            if ratio > 2.0:
+                ax.text(x, 2.02, f"{ratio:.1f}", ha="center", va="bottom", fontsize=7)
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_ylim(0, 2.2)
     ax.set_xticks(np.arange(len(tasks)), [t.replace("local_", "").replace("matbench_", "mb_") for t in tasks],
                   rotation=25, ha="right")
     ax.set_ylabel("MAE / mean-predictor MAE")
