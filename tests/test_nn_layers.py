@@ -40,6 +40,58 @@ def test_etgc_shapes_and_gradients():
     _all_grads(layer)
 
 
+def _explicit_etgc(layer: ETGC, x, edge_index, e):
+    """eqs. 2-9 written out literally: per-edge k_ji, v_ji = W(a_i || b_j || e'_ji) materialised."""
+    from torch_geometric.utils import softmax
+
+    n, heads, d = x.size(0), layer.num_heads, layer.head_dim
+    src, dst = edge_index
+    q, k, v = (lin(x).view(n, heads, d) for lin in (layer.lin_q, layer.lin_k, layer.lin_v))
+    e_proj = layer.lin_e(e).view(-1, heads, d)
+    k_edge = layer.key_edge(k, e_proj, src, dst)  # [E, heads, d]
+    v_edge = layer.value_edge(v, e_proj, src, dst)
+    attn = softmax((q[dst] * k_edge).sum(-1) / d**0.5, dst, num_nodes=n)
+    h_x = scatter(attn.unsqueeze(-1) * v_edge, dst, dim=0, dim_size=n, reduce="sum").reshape(n, -1)
+    x_hat = x + layer.norm_x(layer.out_x(h_x))
+    e_hat = e + layer.norm_e(layer.out_e((attn.unsqueeze(-1) * e_proj).reshape(e.size(0), -1)))
+    return x_hat + layer.ffn_x(x_hat), e_hat + layer.ffn_e(e_hat), attn
+
+
+@pytest.mark.parametrize("graph", ["crystal", "line_graph", "irregular"])
+def test_etgc_factorised_matches_explicit_equations(graph):
+    """The factorised attention (dense kNN layout and general PyG path) equals eqs. 2-9 written out."""
+    torch.manual_seed(0)
+    batch, x, e, t = _embedded(sizes=(3, 5, 2))
+    if graph == "crystal":
+        nodes, edge_index, edges = x, batch.edge_index, e
+    elif graph == "line_graph":
+        order = torch.sort(batch.lg_edge_index[1], stable=True).indices  # by centre, as graphs.build orders it
+        nodes, edge_index, edges = e, batch.lg_edge_index[:, order], t[order]
+    else:  # drop some edges: centres with unequal in-degrees, only the general path applies
+        keep = torch.rand(batch.edge_index.size(1)) > 0.3
+        nodes, edge_index, edges = x, batch.edge_index[:, keep], e[keep]
+    layer = ETGC(H, num_heads=2, head_dim=4).double()
+    nodes, edges = nodes.double(), edges.double()
+    want_x, want_e, want_attn = _explicit_etgc(layer, nodes, edge_index, edges)
+    for dense in (None, False):
+        got_x, got_e, got_attn = layer(nodes, edge_index, edges, return_attention=True, dense=dense)
+        torch.testing.assert_close(got_attn, want_attn)
+        torch.testing.assert_close(got_x, want_x)
+        torch.testing.assert_close(got_e, want_e)
+    from crystograph.nn.etgc import _EdgeLayout
+
+    assert _EdgeLayout(edge_index[1], nodes.size(0)).dense == (graph != "irregular")
+
+
+def test_real_crystal_and_line_graph_use_the_dense_layout(rocksalt):
+    from crystograph.graphs import build_graph
+    from crystograph.nn.etgc import _EdgeLayout
+
+    g = build_graph(rocksalt)
+    assert _EdgeLayout(g.edge_index[1], g.num_nodes).dense
+    assert _EdgeLayout(g.lg_edge_index[1], g.edge_index.size(1)).dense
+
+
 def test_etgc_attention_sums_to_one_per_centre():
     torch.manual_seed(0)
     batch, x, e, _ = _embedded()

