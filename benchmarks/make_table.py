@@ -18,14 +18,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", type=Path, default=HERE / "results")
     p.add_argument("--readme", type=Path, default=HERE / "README.md")
     p.add_argument("--stdout", action="store_true", help="print the table instead of editing the README")
+    p.add_argument("--top-readme", type=Path, default=HERE.parent / "README.md",
+                   help="README whose 'results at a glance' block is refreshed too")
     args = p.parse_args(argv)
 
-    from crystograph.bench.report import make_table, summary_plot, task_table, update_readme
+    from crystograph.bench.report import glance_table, make_table, summary_plot, task_table, update_glance, update_readme
 
     table = make_table(args.results)
     if args.stdout:
         print(table)
+        print(glance_table(args.results))
     else:
+        print(update_glance(args.top_readme, glance_table(args.results)))
         print(update_readme(args.readme, table, task_table()))
         print(summary_plot(args.results, args.results / "plots" / "summary.png"))
     return 0

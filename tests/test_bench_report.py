@@ -40,3 +40,31 @@ def test_update_readme_between_markers(tmp_path):
     assert "old" not in text and "| new |" in text and text.endswith("footer\n") and "intro" in text
     report.update_readme(readme, "| newer |\n")
     assert readme.read_text().count(report.START) == 1
+
+
+def test_glance_table_counts_wins_among_complete_models(tmp_path):
+    _result(tmp_path, "local_matbench_jdft2d", "crystograph-small", 45.0)
+    _result(tmp_path, "local_matbench_jdft2d", "cgcnn", 50.0)
+    _result(tmp_path, "local_matbench_jdft2d", "dummy", 67.2)
+    _result(tmp_path, "local_supercon", "crystograph-small", 3.0)
+    _result(tmp_path, "local_supercon", "cgcnn", 2.9)
+    _result(tmp_path, "local_perov5", "crystograph-small", 0.2)
+    _result(tmp_path, "local_perov5", "alignn", 0.1, folds=3)  # incomplete: cannot be best
+    text = report.glance_table(tmp_path, tasks=("local_matbench_jdft2d", "local_supercon", "local_perov5",
+                                                "local_c2db_gap"))
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| local_")}
+    assert rows["local_matbench_jdft2d"].count("crystograph-small") == 1 and "45 ± 0.1" in rows["local_matbench_jdft2d"]
+    assert "| cgcnn |" in rows["local_supercon"]
+    assert "| crystograph-small |" in rows["local_perov5"]
+    assert "| — | — | — | — | — | — |" in rows["local_c2db_gap"]  # no results at all
+    assert "best on 2 of 3" in text
+
+
+def test_update_glance_only_between_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# X\n{report.GLANCE_START}\nold\n{report.GLANCE_END}\ntail\n")
+    report.update_glance(readme, "| t |\n")
+    assert readme.read_text() == f"# X\n{report.GLANCE_START}\n| t |\n{report.GLANCE_END}\ntail\n"
+    plain = tmp_path / "OTHER.md"
+    plain.write_text("no markers\n")
+    assert report.update_glance(plain, "| t |\n") is None and plain.read_text() == "no markers\n"

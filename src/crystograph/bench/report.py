@@ -248,3 +248,61 @@ def summary_plot(results_dir: str | Path, out_png: str | Path) -> Path | None:
     fig.savefig(out_png, dpi=120)
     plt.close(fig)
     return out_png
+
+
+GLANCE_START = "<!-- glance:start -->"
+GLANCE_END = "<!-- glance:end -->"
+GLANCE_TASKS = ("local_matbench_jdft2d", "local_matbench_phonons", "local_supercon", "local_c2db_gap",
+                "local_2dmatpedia_exf", "local_perov5", "local_mp_e_form")  # issue 5's bar
+
+
+def _commit(result: dict[str, Any]) -> str:
+    commit = (result.get("versions") or {}).get("git_commit") or result.get("git_commit") or ""
+    return commit[:8] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
+def glance_table(results_dir: str | Path, tasks: tuple[str, ...] = GLANCE_TASKS,
+                 ours: str = "crystograph-small", baselines: tuple[str, ...] = ("cgcnn", "alignn")) -> str:
+    """The headline table: mean ± std over 5 folds per model, the best trained model per task (lower MAE,
+    only models with all 5 folds), the commit our result was produced at, and the count of tasks we win."""
+    by_key = {(r["task"], r["model"]): r for r in load_results(results_dir)}
+    models = (ours, *baselines)
+    head = ["task (stand-in for)", "unit", "CrysToGraph-small", *[column_of(b) for b in baselines],
+            "mean predictor", "best", "our commit"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    wins, counted = 0, 0
+    for task_name in tasks:
+        cells, complete = [], {}
+        for model in (*models, "dummy"):
+            r = by_key.get((task_name, model))
+            if r is None or r.get("mean") is None:
+                cells.append("—")
+                continue
+            cells.append(f"{r['mean']:.4g} ± {r.get('std') or 0.0:.2g}")
+            if model != "dummy" and len(r.get("folds") or []) >= 5:
+                complete[model] = r["mean"]
+        task = TASKS.get(task_name)
+        higher = bool(task and task.metric != "MAE")
+        best = (max if higher else min)(complete, key=complete.get) if complete else None
+        if best is not None:
+            counted += 1
+            wins += best == ours
+        unit = task.unit if task else ""
+        commit = _commit(by_key[(task_name, ours)]) if (task_name, ours) in by_key else "—"
+        lines.append(f"| {task_name} | {unit} | " + " | ".join(cells) + f" | {best or '—'} | {commit} |")
+    lines += ["", f"CrysToGraph-small is best on {wins} of {counted} (lowest mean MAE among the trained models "
+                  "with 5 folds)."]
+    return "\n".join(lines) + "\n"
+
+
+def update_glance(readme: str | Path, table: str) -> Path | None:
+    """Replace the glance block of the top-level README (only where its markers are)."""
+    readme = Path(readme)
+    if not readme.exists():
+        return None
+    text = readme.read_text(encoding="utf-8")
+    if GLANCE_START not in text or GLANCE_END not in text:
+        return None
+    head, rest = text.split(GLANCE_START, 1)
+    readme.write_text(head + GLANCE_START + "\n" + table + GLANCE_END + rest.split(GLANCE_END, 1)[1], encoding="utf-8")
+    return readme
