@@ -113,6 +113,7 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
         "task": (["--task", "Regression", "--out", str(tmp_path / "r1")], "task"),
         "layout": (["--layout", "sideways", "--out", str(tmp_path / "r2")], "layout"),
         "device": (["--device", "cuda", "--out", str(tmp_path / "r3")], "--device"),
+        "dropout": (["--dropout", "1.5", "--out", str(tmp_path / "r5")], "dropout"),
     }
     import torch
 

@@ -170,7 +170,8 @@ def train(
     max_minutes: Optional[float] = typer.Option(None, help="Wall-clock budget per fitted model."),
     batch_size: int = typer.Option(32),
     lr: float = typer.Option(1e-4, help="AdamW learning rate (paper: 1e-4)."),
-    weight_decay: float = typer.Option(0.0),
+    weight_decay: float = typer.Option(0.0, help="AdamW weight decay (paper A.7: 1e-2 when overfitting)."),
+    dropout: float = typer.Option(0.0, help="Dropout on attention weights and inside the FFNs."),
     patience: int = typer.Option(50, help="Early-stopping patience (epochs)."),
     seed: int = typer.Option(0),
     pe_mode: str = typer.Option("laplacian+rw", help="laplacian+rw (paper) | periodic_rw (supercell-invariant) | none"),
@@ -198,7 +199,7 @@ def train(
     records, skipped = _read(data, fmt, target, id_column, cif_column, strict)
     graph_cfg = GraphConfig(pe_mode=pe_mode)
     model_cfg = ModelConfig.preset(preset, layout=layout, task=task, n_targets=len(target), graph=graph_cfg,
-                                   atom_embedding_path=str(atom_embeddings) if atom_embeddings else None)
+                                   dropout=dropout, atom_embedding_path=str(atom_embeddings) if atom_embeddings else None)
     train_cfg = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
                             max_minutes=max_minutes, patience=patience, folds=folds, ensemble=ensemble, seed=seed,
                             accelerator=device, devices=devices, num_nodes=num_nodes, strategy=strategy, deterministic=deterministic)

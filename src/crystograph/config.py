@@ -93,6 +93,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         _check_choice("ModelConfig", "layout", self.layout, Layout)
         _check_choice("ModelConfig", "task", self.task, Task)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"ModelConfig.dropout = {self.dropout}; it must be in [0, 1)")
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "ModelConfig":
