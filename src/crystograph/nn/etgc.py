@@ -215,6 +215,27 @@ class ETGC(nn.Module):
             return x_out, e_out, lay.flat(attn)
         return x_out, e_out
 
+    def reference_forward(self, x: Tensor, edge_index: Tensor, e: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Eqs. 2-9 written out literally, materialising ``k_ji, v_ji [E, heads, d]``: ``(x', e', attn)``.
+
+        Slow; the yardstick that tests and ``benchmarks/etgc_speed.py`` hold :meth:`forward` against.
+        """
+        n, heads, d = x.size(0), self.num_heads, self.head_dim
+        src, dst = edge_index[0], edge_index[1]
+        q, k, v = (lin(x).view(n, heads, d) for lin in (self.lin_q, self.lin_k, self.lin_v))
+        e_proj = self.lin_e(e).view(-1, heads, d)  # [E, heads, d]
+        k_edge = self.key_edge(k, e_proj, src, dst)  # [E, heads, d]  (k_ji)
+        v_edge = self.value_edge(v, e_proj, src, dst)  # [E, heads, d]  (v_ji)
+        attn = softmax((q[dst] * k_edge).sum(-1) / math.sqrt(d), dst, num_nodes=n)  # [E, heads]
+        attn_d = self.attn_dropout(attn).unsqueeze(-1)
+        h_x = scatter(attn_d * v_edge, dst, dim=0, dim_size=n, reduce="sum").reshape(n, heads * d)
+        x_hat = x + self.norm_x(self.out_x(h_x))
+        e_out = e
+        if self.update_edges:
+            e_hat = e + self.norm_e(self.out_e((attn_d * e_proj).reshape(-1, heads * d)))
+            e_out = e_hat + self.ffn_e(e_hat)
+        return x_hat + self.ffn_x(x_hat), e_out, attn
+
     def extra_repr(self) -> str:
         return (
             f"hidden_dim={self.hidden_dim}, heads={self.num_heads}, head_dim={self.head_dim}, "
