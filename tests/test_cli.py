@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -137,3 +139,16 @@ def test_rerun_into_a_run_with_other_settings_is_refused(tmp_path):
     assert runner.invoke(app, args).exit_code == 0  # same settings: finished members are reused
     result = runner.invoke(app, [*args, "--layout", "no_gwt"])
     assert result.exit_code == 2 and "other settings" in result.output and "model.layout" in result.output
+
+
+def test_example_train_config_names_only_train_options():
+    import typer.main
+    import yaml
+
+    from crystograph.cli import app as cli_app
+
+    command = typer.main.get_command(cli_app).commands["train"]
+    known = {p.name for p in command.params}
+    path = Path(__file__).resolve().parent.parent / "examples" / "train_supercon.yaml"
+    keys = {k.replace("-", "_") for k in yaml.safe_load(path.read_text())}
+    assert keys and keys <= known, sorted(keys - known)
