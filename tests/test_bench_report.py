@@ -55,7 +55,7 @@ def test_glance_table_counts_wins_among_complete_models(tmp_path):
     rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| local_")}
     assert rows["local_matbench_jdft2d"].count("crystograph-small") == 1 and "45 ± 0.1" in rows["local_matbench_jdft2d"]
     assert "| cgcnn |" in rows["local_supercon"]
-    assert "| crystograph-small |" in rows["local_perov5"]
+    assert "| crystograph-small |" in rows["local_perov5"] and "0.1 ± 0.1 † (3 folds)" in rows["local_perov5"]
     assert "| — | — | — | — | — | — |" in rows["local_c2db_gap"]  # no results at all
     assert "best on 2 of 3" in text
 

@@ -278,8 +278,9 @@ def glance_table(results_dir: str | Path, tasks: tuple[str, ...] = GLANCE_TASKS,
             if r is None or r.get("mean") is None:
                 cells.append("—")
                 continue
-            cells.append(f"{r['mean']:.4g} ± {r.get('std') or 0.0:.2g}")
-            if model != "dummy" and len(r.get("folds") or []) >= 5:
+            n_folds = len(r.get("folds") or [])
+            cells.append(f"{r['mean']:.4g} ± {r.get('std') or 0.0:.2g}" + ("" if n_folds >= 5 else f" † ({n_folds} folds)"))
+            if model != "dummy" and n_folds >= 5:
                 complete[model] = r["mean"]
         task = TASKS.get(task_name)
         higher = bool(task and task.metric != "MAE")
@@ -291,7 +292,7 @@ def glance_table(results_dir: str | Path, tasks: tuple[str, ...] = GLANCE_TASKS,
         commit = _commit(by_key[(task_name, ours)]) if (task_name, ours) in by_key else "—"
         lines.append(f"| {task_name} | {unit} | " + " | ".join(cells) + f" | {best or '—'} | {commit} |")
     lines += ["", f"CrysToGraph-small is best on {wins} of {counted} (lowest mean MAE among the trained models "
-                  "with 5 folds)."]
+                  "with 5 folds; † = fewer folds finished, not counted)."]
     return "\n".join(lines) + "\n"
 
 
