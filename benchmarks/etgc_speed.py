@@ -49,23 +49,6 @@ def use_reference(model) -> None:
             layer.forward = (lambda lyr: lambda x, ei, e, **kw: lyr.reference_forward(x, ei, e)[:2])(layer)
 
 
-def timed_pass(model, batches) -> tuple[float, float]:
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    model.train()
-    t = time.perf_counter()
-    for b in batches:
-        opt.zero_grad()
-        (model(b).reshape(-1) - b.y.reshape(-1)).abs().mean().backward()
-        opt.step()
-    train_s = time.perf_counter() - t
-    model.eval()
-    t = time.perf_counter()
-    with torch.no_grad():
-        for b in batches:
-            model(b)
-    return train_s, time.perf_counter() - t
-
-
 def main() -> None:
     from torch_geometric.data import Batch
 
@@ -95,7 +78,7 @@ def main() -> None:
             model = copy.deepcopy(fast)  # same starting weights for both
             if name == "reference":
                 use_reference(model)
-            runs[name].append(timed_pass(model, batches))
+            runs[name].append(_common.time_train_and_infer(model, batches))
             print(f"[etgc_speed] rep {rep} {name}: train {runs[name][-1][0]:.2f} s, infer {runs[name][-1][1]:.2f} s",
                   flush=True)
     best = {k: {"train_s": min(r[0] for r in v), "infer_s": min(r[1] for r in v)} for k, v in runs.items()}

@@ -101,27 +101,7 @@ def time_ours(name: str, graphs) -> dict:
     random.Random(ARGS.seed).shuffle(order)
     bs = ARGS.batch_size
     batches = [Batch.from_data_list([graphs[i] for i in order[s:s + bs]]) for s in range(0, len(order), bs)]
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3)
-
-    def step(b):
-        optimizer.zero_grad()
-        loss = (net(b).reshape(-1) - b.y.reshape(-1)).abs().mean()
-        loss.backward()
-        optimizer.step()
-
-    net.train()
-    for b in batches[:2]:
-        step(b)
-    t = time.perf_counter()
-    for b in batches:
-        step(b)
-    train_s = time.perf_counter() - t
-    net.eval()
-    t = time.perf_counter()
-    with torch.no_grad():
-        for b in batches:
-            net(b)
-    infer_s = time.perf_counter() - t
+    train_s, infer_s = _common.time_train_and_infer(net, batches, warmup=2)
     n = len(graphs)
     return {"model": name, "n": n, "params": sum(p.numel() for p in net.parameters() if p.requires_grad),
             "train_s": train_s, "train_structures_per_s": n / train_s,
