@@ -18,8 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--results", type=Path, default=HERE / "results")
     p.add_argument("--readme", type=Path, default=HERE / "README.md")
     p.add_argument("--stdout", action="store_true", help="print the table instead of editing the README")
-    p.add_argument("--top-readme", type=Path, default=HERE.parent / "README.md",
-                   help="README whose 'results at a glance' block is refreshed too")
+    p.add_argument("--top-readme", type=Path, default=None,
+                   help="README whose 'results at a glance' block is refreshed too (default: the repository's "
+                        "README.md, but only when --results is the repository's benchmarks/results)")
     args = p.parse_args(argv)
 
     from crystograph.bench.report import glance_table, make_table, summary_plot, task_table, update_glance, update_readme
@@ -29,7 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         print(table)
         print(glance_table(args.results))
     else:
-        print(update_glance(args.top_readme, glance_table(args.results)))
+        top = args.top_readme
+        if top is None and args.results.resolve() == (HERE / "results").resolve():
+            top = HERE.parent / "README.md"
+        if top is not None:
+            print(update_glance(top, glance_table(args.results)))
         print(update_readme(args.readme, table, task_table()))
         print(summary_plot(args.results, args.results / "plots" / "summary.png"))
     return 0

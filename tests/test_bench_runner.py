@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -154,6 +155,9 @@ def test_scripts_export_the_folds_the_runner_uses(tiny_data, capsys):
     assert script.main(["--tasks", "nope", "--quiet"]) == 2
     table = _script("make_table")
     readme = tiny_data / "README.md"
+    repo_readme = Path(__file__).resolve().parents[1] / "README.md"
+    before = repo_readme.read_bytes()
     assert table.main(["--results", str(tiny_data / "results"), "--readme", str(readme)]) == 0
+    assert repo_readme.read_bytes() == before  # other results never rewrite the repository's glance table
     text = readme.read_text()
     assert "local_supercon" in text and "bench-tasks:start" in text and "| supercon | paper" in text
