@@ -38,6 +38,9 @@ CORPUS_NAMES = (
     "malformed_json", "partial_occupancy", "overlapping_atoms", "dummy_species", "element_z_gt_100",
     "empty_structure", "isolated_atom", "one_atom_cell", "big_3000_atoms", "target_nan", "target_inf",
     "target_missing", "duplicate_ids", "bad_cif_row", "cgcnn_missing_cif",
+    # issue 11
+    "poscar_no_species", "binary_garbage", "degenerate_lattice", "target_beyond_float32", "broken_symlink",
+    "symlink_loop", "folder_with_extras",
 )
 
 
@@ -184,4 +187,43 @@ def make_corpus(directory: str | Path) -> list[BadInput]:
     items.append(BadInput(name="cgcnn_missing_cif", path=cg, expect="reject", stage="read", kind="folder",
                           reason="missing CIF file", where="row 3 (id c9)", n_records=3, n_skipped=1,
                           description="id_prop.csv names c9, which has no c9.cif"))
+    _issue11_items(d, add, items, reject, table, rows)
     return items
+
+
+POSCAR_VASP4 = "NaCl, VASP 4 style\n1.0\n5.64 0 0\n0 5.64 0\n0 0 5.64\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n"
+
+
+def _issue11_items(d: Path, add, items: list, reject: dict, table: dict, rows) -> None:
+    """Wrong answers reported as success, and folder entries that vanished (issue 11)."""
+    add("poscar_no_species", "POSCAR_nospecies", POSCAR_VASP4, reason="without a species line",
+        description="VASP 4 POSCAR: no element line (pymatgen would call the atoms H and He)", **reject)
+    add("binary_garbage", "garbage.cif", bytes(range(256)) * 8, reason="binary file",
+        description="random bytes with a .cif name (not 'looks truncated')", **reject)
+    cif = _cif(good_structures()[2]).replace("_cell_length_a   4.12000000", "_cell_length_a   0.0")
+    add("degenerate_lattice", "zero_length.cif", cif, reason="degenerate lattice",
+        description="a CIF with a zero cell length (singular lattice, not 'malformed')", **reject)
+    add("target_beyond_float32", "targets_huge.csv", None, reason="beyond float32", where="row 3 (id mp-3)",
+        n_records=3, n_skipped=1, description="row 3 has target 1e39 (float32 overflows to inf)", **table)
+    _table(d / "targets_huge.csv", rows([1.0, 2.0, 1e39, 3.0]))
+    _link(d / "broken_link.cif", d / "does_not_exist.cif")
+    add("broken_symlink", "broken_link.cif", None, reason="broken symlink", description="a dangling symlink",
+        **reject)
+    _link(d / "loop.cif", d / "loop.cif")
+    add("symlink_loop", "loop.cif", None, reason="symlink loop", description="a symlink to itself", **reject)
+    folder = d / "folder_with_extras"
+    (folder / "sub").mkdir(parents=True, exist_ok=True)
+    good_structures()[0].to(filename=str(folder / "good.cif"))
+    good_structures()[1].to(filename=str(folder / "sub" / "nested.cif"))
+    (folder / ".hidden.cif").write_text("junk")
+    _link(folder / "dangling.cif", folder / "gone.cif")
+    items.append(BadInput(name="folder_with_extras", path=folder, expect="reject", stage="read", kind="folder",
+                          reason="broken symlink", n_records=1, n_skipped=1,
+                          description="a folder with a subfolder and a hidden file (listed as ignored) and a "
+                                      "dangling symlink (skipped)"))
+
+
+def _link(path: Path, target: Path) -> None:
+    if path.is_symlink():
+        path.unlink()
+    path.symlink_to(target)

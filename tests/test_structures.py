@@ -182,7 +182,8 @@ def test_folder_of_files(tmp_path):
     result = read_structures(tmp_path)
     assert [r.id for r in result.records] == ["a", "b", "c"]
     assert len(result.skipped) == 1 and "unknown format '.md'" in result.skipped[0].reason
-    assert result.summary() == "read 3, skipped 1: 1 unknown format"
+    assert result.summary() == "read 3, skipped 1: 1 unknown format; ignored 1 folder entry"
+    assert [i.source for i in result.ignored] == [str(tmp_path / ".hidden.cif")]  # listed, not dropped silently
     # a list of paths, with a folder in it; ids must stay unique across the list
     result = read_structures([tmp_path / "a.cif", tmp_path])
     assert len(result.records) == 3 and len(result.skipped) == 2

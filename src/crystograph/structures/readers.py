@@ -14,8 +14,9 @@ from crystograph.structures.parsing import (
     _structure_from_dict,
     parse_cif,
     parse_poscar,
+    potcar_species,
 )
-from crystograph.structures.records import _fixed, _Item
+from crystograph.structures.records import _fixed, _Ignored, _Item
 from crystograph.structures.tables import (
     _read_cgcnn,
     _read_csv,
@@ -33,8 +34,10 @@ def _read_cif(path: Path, source: str, wanted, **_) -> Iterator[_Item | InputErr
         yield _Item(ident, src, _fixed(s), {}, wanted)
 
 
-def _read_poscar(path: Path, source: str, wanted, **_) -> Iterator[_Item | InputError]:
-    yield _Item(_stem(path), source, _fixed(parse_poscar(_read_text(path, source), source)), {}, wanted)
+def _read_poscar(path: Path, source: str, wanted, species=None, **_) -> Iterator[_Item | InputError]:
+    """Species for a POSCAR without a species line: `species` (the user's), else the POTCAR beside it."""
+    names = list(species) if species else potcar_species(path)
+    yield _Item(_stem(path), source, _fixed(parse_poscar(_read_text(path, source), source, names)), {}, wanted)
 
 
 def _read_json(path: Path, source: str, wanted, target, matbench=False, **_) -> Iterator[_Item | InputError]:
@@ -71,16 +74,15 @@ _READERS = {"cif": _read_cif, "poscar": _read_poscar, "json": _read_json,
             "db": _read_db, "csv": _read_csv}
 
 
-def _iter_inputs(path: Path, fmt: str | None, kw: dict) -> Iterator[_Item | InputError]:
+def _iter_inputs(path: Path, fmt: str | None, kw: dict) -> Iterator[_Item | InputError | _Ignored]:
     """Items of one path (file or folder); a file-level failure becomes one InputError item."""
     source = str(path)
     try:
         if not path.exists():
-            raise InputError(source, "no such file or directory")
+            raise InputError(source, _missing_reason(path))
         f = fmt or detect_format(path)
-        if path.is_dir() and f != "cgcnn":  # every non-hidden file directly inside, in name order
-            for p in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
-                yield from _iter_inputs(p, fmt, kw)
+        if path.is_dir() and f != "cgcnn":
+            yield from _iter_folder(path, fmt, kw)
             return
         if f == "cgcnn":
             if not (path / "id_prop.csv").is_file():
@@ -90,3 +92,39 @@ def _iter_inputs(path: Path, fmt: str | None, kw: dict) -> Iterator[_Item | Inpu
             yield from _READERS[f](path, source, **kw)
     except InputError as exc:
         yield exc
+    except OSError as exc:  # an unreadable file or folder is skipped like a missing one
+        yield InputError(source, f"cannot read: {exc.strerror or exc}")
+
+
+def _iter_folder(path: Path, fmt: str | None, kw: dict) -> Iterator[_Item | InputError | _Ignored]:
+    """Every file directly inside `path`, in name order; hidden entries and subfolders (unless `recursive`) are
+    reported as ignored, broken or looping symlinks as errors."""
+    for p in sorted(path.iterdir()):
+        if p.name.startswith("."):
+            yield _Ignored(str(p), "hidden file or folder (name it explicitly to read it)")
+        elif p.is_dir():
+            if kw.get("recursive"):
+                yield from _iter_inputs(p, fmt, kw)
+            else:
+                yield _Ignored(str(p), "subfolder (read with --recursive, or name it)")
+        elif p.is_file():
+            yield from _iter_inputs(p, fmt, kw)
+        elif p.is_symlink():
+            yield InputError(str(p), _missing_reason(p))
+        else:
+            yield _Ignored(str(p), "not a regular file (a device, socket or pipe)")
+
+
+def _missing_reason(path: Path) -> str:
+    """Why `path` cannot be found: a symlink loop, a broken symlink, or no such file."""
+    import errno
+    import os
+
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "symlink loop (the link points back to itself)"
+        return f"broken symlink: it points to {os.readlink(path)}, which does not exist"
+    return "no such file or directory"

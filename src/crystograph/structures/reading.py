@@ -13,8 +13,10 @@ from crystograph.errors import InputError, Skipped
 from crystograph.structures.formats import _normalise_fmt
 from crystograph.structures.parsing import _shorten
 from crystograph.structures.readers import _iter_inputs
-from crystograph.structures.records import ReadResult, StructureRecord, _as_list, _Item
+from crystograph.structures.records import ReadResult, StructureRecord, _as_list, _Ignored, _Item
 from crystograph.structures.validate import validate_structure
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # targets train as float32
 
 
 def _targets(item: _Item, structure: Structure) -> dict[str, float]:
@@ -35,6 +37,9 @@ def _targets(item: _Item, structure: Structure) -> dict[str, float]:
             raise InputError(item.source, f"target '{name}' is NaN")
         if math.isinf(number):
             raise InputError(item.source, f"target '{name}' is infinite ({number})")
+        if abs(number) > FLOAT32_MAX:
+            raise InputError(item.source, f"target '{name}' = {number:g} is beyond float32 range "
+                                          f"(±{FLOAT32_MAX:.3g}); rescale it (other units)")
         out[name] = number
     return out
 
@@ -53,6 +58,8 @@ def read_structures(
     strict: bool = False,
     validate: bool = True,
     progress: bool = False,
+    recursive: bool = False,
+    species: Sequence[str] | None = None,
 ) -> ReadResult:
     """Read every structure in a file, a folder or a list of them.
 
@@ -60,18 +67,24 @@ def read_structures(
     format carries (MatBench: second column; id_prop.csv: its value columns; ASE db / JSON: numeric
     key-value pairs / properties; CSV and CIF: none). Bad inputs become ``Skipped`` (``strict=True``: raise
     the first ``InputError``). Ids must be unique: a repeated id is skipped, naming the first.
+    Folders: the files directly inside (``recursive``: and in subfolders); hidden entries and subfolders not
+    read are listed in ``ReadResult.ignored``. ``species``: element symbols for POSCARs without a species
+    line (else the POTCAR beside the POSCAR names them, else the POSCAR is refused).
     """
     paths = [path_or_paths] if isinstance(path_or_paths, (str, Path)) else list(path_or_paths)
     fmt = _normalise_fmt(fmt, str(paths[0]) if paths else "fmt")
     kw = dict(wanted=None if target is None else _as_list(target), target=target, id_column=id_column,
-              cif_column=cif_column)
+              cif_column=cif_column, recursive=recursive, species=list(species) if species else None)
     result, seen = ReadResult(), {}
 
-    def items() -> Iterator[_Item | InputError]:
+    def items() -> Iterator[_Item | InputError | _Ignored]:
         for p in paths:
             yield from _iter_inputs(Path(p), fmt, kw)
 
     for item in _progress(items(), progress):
+        if isinstance(item, _Ignored):
+            result.ignored.append(Skipped(item.source, item.reason))
+            continue
         try:
             if isinstance(item, InputError):
                 raise item

@@ -27,6 +27,8 @@ class ReadResult:
 
     records: list[StructureRecord] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    # Folder entries not read on purpose (hidden files, subfolders without ``recursive``): listed, not errors.
+    ignored: list[Skipped] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -40,6 +42,8 @@ class ReadResult:
         if self.skipped:
             counts = Counter(_category(s.reason) for s in self.skipped)
             text += ": " + ", ".join(f"{n} {cat}" for cat, n in counts.most_common())
+        if self.ignored:
+            text += f"; ignored {len(self.ignored)} folder entr{'y' if len(self.ignored) == 1 else 'ies'}"
         return text
 
 
@@ -58,6 +62,11 @@ _CATEGORIES = (
     ("duplicate id", "duplicate id"),
     ("missing cif file", "missing CIF file"),
     ("malformed", "malformed file"),
+    ("binary file", "binary file"),
+    ("degenerate lattice", "degenerate lattice"),
+    ("species line", "POSCAR without species"),
+    ("symlink", "bad symlink"),
+    ("beyond float32", "target out of range"),
 )
 
 
@@ -77,6 +86,14 @@ class _Item:
     load: Callable[[], Structure]
     targets: dict[str, object]  # raw target values, checked by _targets
     wanted: list[str] | None  # target names this input must provide (None: keep the numeric ones it has)
+
+
+@dataclass
+class _Ignored:
+    """A folder entry that is not read on purpose (a hidden file, a subfolder without ``recursive``)."""
+
+    source: str
+    reason: str
 
 
 def _fixed(s: Structure) -> Callable[[], Structure]:
