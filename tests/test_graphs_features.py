@@ -32,11 +32,10 @@ def test_table_shape_one_hot_and_distinct():
         b = _blocks(row)
         for name in ("group", "period", "covalent_radius", "valence_electrons", "block"):
             assert b[name] is not None, name
-    # every element outside the f-series is distinguishable; some lanthanoids/actinoids share all bins
-    # (Nd/Pm/Sm/Gd/Tb, Eu/Yb, Dy/Ho/Er, Am/Cm), as in CGCNN's binned encoding
-    not_f = [z - 1 for z in range(1, 101) if not (57 <= z <= 71 or 89 <= z <= 103)]
-    assert len({x[i].tobytes() for i in not_f}) == len(not_f)
-    assert len({r.tobytes() for r in x}) == 92
+    # every element Z = 1..100 has its own row (the f-series through their f-block column)
+    assert len({r.tobytes() for r in x}) == 100
+    # every element has an electronegativity (He, Ne, Ar from the Allen scale)
+    assert all(_blocks(row)["electronegativity"] is not None for row in x)
 
 
 @pytest.mark.parametrize(
@@ -45,8 +44,11 @@ def test_table_shape_one_hot_and_distinct():
         (1, {"group": 0, "period": 0, "block": 0, "valence_electrons": 0, "electronegativity": 4}),  # H: X=2.20
         (26, {"group": 7, "period": 3, "block": 2, "valence_electrons": 7}),  # Fe
         (8, {"group": 15, "period": 1, "block": 1, "valence_electrons": 5}),  # O: 6 valence
-        (2, {"electronegativity": None, "valence_electrons": 1}),  # He: no Pauling X -> all-zero block
-        (64, {"period": 7, "block": 3, "group": 2}),  # Gd: f-series bin
+        (2, {"electronegativity": 9, "valence_electrons": 1}),  # He: Allen X = 4.16 -> end bin
+        (18, {"electronegativity": 7}),  # Ar: Allen X = 3.24
+        (64, {"period": 5, "block": 3, "group": 7}),  # Gd: period 6, 8th f-block column
+        (57, {"period": 5, "block": 3, "group": 0}),  # La: 1st f-block column
+        (89, {"period": 6, "block": 3, "group": 0}),  # Ac: period 7
         (79, {"period": 5, "group": 10, "valence_electrons": 10}),  # Au
     ],
 )

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+Frame = Literal["canonical", "lab"]
 PEMode = Literal["laplacian+rw", "periodic_rw", "none"]
 LapPEForm = Literal["projector", "eigvec"]
 Layout = Literal["stacked", "gwt_first", "parallel", "no_gwt", "gwt_only", "no_line_graph"]
@@ -32,6 +33,10 @@ class GraphConfig:
     k: int = 12  # neighbours per atom (paper: theoretical maximum coordination)
     max_radius: float = 20.0  # periodic images searched out to this distance, in Å
     long_bond_cutoff: float = 8.0  # boolean edge feature "r > 8 Å" (longest ionic bond)
+    # Frame of the edge angles θ, φ and of the k-th-shell tie-breaks: "canonical" = the crystal's own frame
+    # (same features whatever the file's orientation, origin, atom order or cell vectors; graphs/frame.py);
+    # "lab" = the file's Cartesian frame, the paper's literal behaviour (for reproduction).
+    frame: Frame = "canonical"
     # Gaussian radial-basis expansions of the spherical displacement (r, θ, φ).
     n_rbf_r: int = 40
     r_min: float = 0.0
@@ -52,6 +57,7 @@ class GraphConfig:
     lap_pe_form: LapPEForm = "projector"
 
     def __post_init__(self) -> None:
+        _check_choice("GraphConfig", "frame", self.frame, Frame)
         _check_choice("GraphConfig", "pe_mode", self.pe_mode, PEMode)
         _check_choice("GraphConfig", "lap_pe_form", self.lap_pe_form, LapPEForm)
         if self.k < 1 or self.max_radius <= 0:
@@ -118,7 +124,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # paper: 1e-2 if overfitting else 0.0
     batch_size: int = 32
     epochs: int = 300
-    max_minutes: float | None = None  # wall-clock budget for one fit (a fold / ensemble member)
+    max_minutes: float | None = None  # wall-clock budget for one fit (a fold / ensemble member); not reproducible
+    max_steps: int | None = None  # optimiser-step budget for one fit: reproducible, unlike max_minutes
     patience: int = 50  # early stopping on validation MAE
     val_fraction: float = 0.1
     folds: int = 1  # >1: k-fold cross-validation

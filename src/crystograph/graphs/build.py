@@ -2,7 +2,8 @@
 
 `build_graph` pipeline, all vectorised (no Python loop over atoms or edges):
   1. lattice, Cartesian positions and Z from the pymatgen Structure (disordered sites are rejected);
-  2. exactly k nearest neighbours per atom, periodic images included (`neighbors.knn`);
+  2. exactly k nearest neighbours per atom, periodic images included (`neighbors.knn`), with displacements in
+     the crystal's canonical frame (`frame`; cfg.frame="lab" keeps the file's frame);
   3. x = CGCNN one-hot atom features, edge_attr = RBF(r, theta, phi) | [r > 8 Å] (`features`);
   4. line graph of edge pairs meeting at an atom and RBF(cos bond angle) (`line_graph`);
   5. positional encodings (`encodings`).
@@ -92,6 +93,7 @@ def build_graph(
         periodic=pbc,
         on_isolated_atoms=on_isolated_atoms,
         source=source,
+        frame=cfg.frame,
     )
     n = z.size
     edge_index = np.stack([nb.neighbor, nb.centre])  # [2, E] row 0 neighbour (source), row 1 centre (target)
@@ -99,7 +101,7 @@ def build_graph(
     graph = CrystalGraph(
         x=torch.from_numpy(x),  # fancy-indexed copy of the read-only table
         z=torch.from_numpy(z),
-        pos=torch.from_numpy(pos.astype(np.float32)),
+        pos=torch.from_numpy((pos @ nb.rotation).astype(np.float32)),  # [n, 3] in the frame of edge_vec
         edge_index=torch.from_numpy(edge_index),
         edge_vec=torch.from_numpy(nb.vec.astype(np.float32)),  # [E, 3] centre -> neighbour image
         lg_edge_index=lg_index,

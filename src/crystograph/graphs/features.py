@@ -7,9 +7,9 @@ A CGCNN-style one-hot vector of 92 entries (`config.N_ATOM_FEATURES`), computed 
 
 | block | bins | encoding |
 |---|---|---|
-| group | 18 | group 1..18 (pymatgen; lanthanoids and actinoids report group 3) |
-| period | 8 | period 1..7, plus one extra bin set for the f-series (La-Lu, Ac-Lr) |
-| electronegativity | 10 | Pauling X, 10 equal bins on [0.5, 4.0] |
+| group | 18 | group 1..18 (pymatgen); for the f-series, the column within the f-block (La, Ac = 1 ... Lu = 15) |
+| period | 8 | period 1..7 (the 8th bin is never set; the width stays CGCNN's 92) |
+| electronegativity | 10 | Pauling X, 10 equal bins on [0.5, 4.0]; He, Ne, Ar (no Pauling value): Allen scale |
 | covalent radius | 10 | ase covalent radius in pm, 10 equal bins on [25, 250] |
 | valence electrons | 12 | group for groups 1-12, group-10 for groups 13-18, He = 2, f-series = 3 (clipped to 1..12) |
 | first ionisation energy | 10 | ln(E / eV), 10 equal bins on [1.3, 3.3] |
@@ -18,10 +18,13 @@ A CGCNN-style one-hot vector of 92 entries (`config.N_ATOM_FEATURES`), computed 
 | atomic volume | 10 | ln(molar volume / cm^3 mol^-1), 10 equal bins on [1.5, 4.3] |
 
 18 + 8 + 10 + 10 + 12 + 10 + 10 + 4 + 10 = 92. Continuous values outside a range fall into the end bin.
-Missing element data (no electronegativity for He/Ne/Ar, no molar volume for some heavy elements, ...)
-gives an all-zero block for that property. Elements outside Z = 1..100 raise `InputError`.
-As with CGCNN's binned table, a few f-series elements share every bin (Nd/Pm/Sm/Gd/Tb, Eu/Yb, Dy/Ho/Er,
-Am/Cm); all other elements get distinct vectors.
+Element data come from pymatgen's periodic table and ase's covalent radii; the only gaps filled by hand are
+the electronegativities of He, Ne and Ar, which have no Pauling value: their Allen-scale configuration
+energies (4.16, 4.79, 3.24; Mann, Meek & Allen, J. Am. Chem. Soc. 122, 2780 (2000)) are used. Data still
+missing (e.g. the molar volume of Fm) give an all-zero block for that property. Because pymatgen puts every
+lanthanoid and actinoid in group 3, the f-series use the group block for their f-block column instead, so
+every element Z = 1..100 has a distinct row (`atom_feature_table` checks this). Elements outside Z = 1..100
+raise `InputError`.
 
 Radial basis (`gaussian_rbf`)
 -----------------------------
@@ -72,6 +75,9 @@ _RANGES = {
     "atomic_volume": (1.5, 4.3),  # ln(cm^3/mol)
 }
 _BLOCKS = {"s": 0, "p": 1, "d": 2, "f": 3}
+# Allen-scale electronegativity of the elements without a Pauling value (Mann, Meek & Allen, JACS 2000).
+_ALLEN_X = {2: 4.160, 10: 4.787, 18: 3.242}
+_F_SERIES_START = {57: range(57, 72), 89: range(89, 104)}  # La-Lu, Ac-Lr: first Z of each f-series
 
 
 def _bin(value: float | None, lo: float, hi: float, n: int) -> int | None:
@@ -108,10 +114,12 @@ def _element_bins(z: int) -> dict[str, int | None]:
     ion = _safe(lambda: el.ionization_energy)
     vol = _safe(lambda: el.molar_volume)
     block = _BLOCKS.get(str(el.block).lower())
+    column = next((z - start for start, members in _F_SERIES_START.items() if z in members), None)
+    x = _ALLEN_X.get(z) or _safe(lambda: el.X)
     return {
-        "group": group - 1,
-        "period": 7 if f_series else int(el.row) - 1,
-        "electronegativity": _bin(_safe(lambda: el.X), *_RANGES["electronegativity"], 10),
+        "group": column if f_series and column is not None else group - 1,
+        "period": _period(z),
+        "electronegativity": _bin(x, *_RANGES["electronegativity"], 10),
         "covalent_radius": _bin(float(covalent_radii[z]) * 100.0, *_RANGES["covalent_radius"], 10),
         "valence_electrons": min(max(valence, 1), 12) - 1,
         "first_ionization_energy": _bin(
@@ -121,6 +129,14 @@ def _element_bins(z: int) -> dict[str, int | None]:
         "block": block,
         "atomic_volume": _bin(math.log(vol) if vol and vol > 0 else None, *_RANGES["atomic_volume"], 10),
     }
+
+
+def _period(z: int) -> int:
+    """Period bin 0..6 (pymatgen's `row` puts the f-series in extra rows 8 and 9)."""
+    for bin_, last in enumerate((2, 10, 18, 36, 54, 86)):
+        if z <= last:
+            return bin_
+    return 6
 
 
 @functools.lru_cache(maxsize=1)
@@ -135,6 +151,10 @@ def atom_feature_table() -> np.ndarray:
             if idx is not None:
                 table[z, offset + idx] = 1.0
             offset += n
+    _, first = np.unique(table[1:], axis=0, return_index=True)
+    if first.size != MAX_Z:  # every element must be told apart
+        dup = sorted(set(range(1, MAX_Z + 1)) - set(first + 1))
+        raise RuntimeError(f"atom feature rows of Z = {dup} repeat another element's row")
     table.setflags(write=False)
     return table
 

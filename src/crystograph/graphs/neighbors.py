@@ -6,12 +6,16 @@ atoms, r0 = (3 * 2k * V / (4 pi n))^(1/3), and grows by x1.5 until every atom ha
 at `max_radius`. Candidates are searched out to radius + 1e-3 Å, so that every member of the k-th shell
 (ties included) is present before the selection.
 
-Ties at the k-th shell are broken deterministically and independently of atom order and of a global
-translation: each centre's candidates are sorted by distance, then by the x, y, z components of the
-displacement, where values within 1e-5 Å count as equal (chained-gap clustering, see `_refine`; more robust
-than rounding to a 1e-5 grid, where round-off decides on which side of a grid boundary a "nice" value such as
-a/2 falls), never by neighbour index. Permuting the atoms therefore permutes the graph. Zero-distance pairs
-(an atom with itself, or two coincident atoms) are excluded.
+Ties at the k-th shell are broken in the crystal's canonical frame (`graphs.frame`), so the choice does not
+depend on the file's orientation, origin, atom order or cell vectors: each centre's candidates are sorted by
+distance, then by the x, y, z components of the displacement in that frame, where values within 1e-5 Å count
+as equal (chained-gap clustering, see `_refine`; more robust than rounding to a 1e-5 grid, where round-off
+decides on which side of a grid boundary a "nice" value such as a/2 falls), never by neighbour index. A cut
+shell (bcc with k = 12 keeps 8 + 4 of the 6 second-shell neighbours) therefore keeps the members that come
+first in that order: in a crystal whose symmetry makes several canonical frames equivalent, the kept members
+differ between them only by a symmetry operation of the crystal. With frame="lab" the file's own frame is
+used instead (the paper's behaviour). Zero-distance pairs (an atom with itself, or two coincident atoms) are
+excluded.
 
 Atoms with fewer than k neighbours within `max_radius` are handled by `on_isolated_atoms`: "error"
 (default) raises `InputError` naming the atom index and element, "warn" warns and keeps the fewer edges,
@@ -30,6 +34,7 @@ import numpy as np
 import vesin
 
 from crystograph.errors import InputError
+from crystograph.graphs.frame import Frame, canonical_rotation
 
 OnIsolated = Literal["error", "warn", "ignore"]
 
@@ -44,8 +49,9 @@ class Neighbors:
     """k-NN edges sorted by centre, then (rounded) distance, then displacement.
 
     `centre` [E] and `neighbor` [E] are atom indices; `vec` [E, 3] (float64) points from the centre to the
-    periodic image of the neighbour, `dist` [E] is its length, `shift` [E, 3] (int) is the image's cell
-    shift: vec = pos[neighbor] - pos[centre] + shift @ lattice. `ptr` [n + 1] is the CSR pointer by centre.
+    periodic image of the neighbour, in the frame given by `rotation`, `dist` [E] is its length, `shift`
+    [E, 3] (int) is the image's cell shift: vec = (pos[neighbor] - pos[centre] + shift @ lattice) @ rotation.
+    `ptr` [n + 1] is the CSR pointer by centre; `rotation` [3, 3] maps the input frame to the one used.
     """
 
     centre: np.ndarray
@@ -55,6 +61,7 @@ class Neighbors:
     shift: np.ndarray
     ptr: np.ndarray
     radius: float  # the trusted search radius used
+    rotation: np.ndarray  # [3, 3] v_used = v_input @ rotation (identity for frame="lab")
 
 
 def density_radius(volume: float, n_atoms: int, k: int) -> float:
@@ -87,13 +94,17 @@ def knn(
     periodic: bool | tuple[bool, bool, bool] = True,
     on_isolated_atoms: OnIsolated = "error",
     source: str = "structure",
+    frame: Frame = "canonical",
 ) -> Neighbors:
     """Exactly k nearest neighbours (periodic images included) of every atom; see the module docstring.
 
     positions: [n, 3] Cartesian (Å); lattice: [3, 3], rows are the lattice vectors; periodic: per lattice
     direction (e.g. pymatgen's `lattice.pbc`), images are only searched along periodic directions.
+    frame: "canonical" (vectors and tie-breaks in the crystal's own frame, `graphs.frame`) or "lab".
     """
     periodic = [bool(p) for p in periodic] if isinstance(periodic, (tuple, list, np.ndarray)) else bool(periodic)
+    if frame not in ("canonical", "lab"):
+        raise ValueError(f"frame must be 'canonical' or 'lab', not {frame!r}")
     if on_isolated_atoms not in ("error", "warn", "ignore"):
         raise ValueError(f"on_isolated_atoms must be 'error', 'warn' or 'ignore', not {on_isolated_atoms!r}")
     points = np.ascontiguousarray(positions, dtype=np.float64).reshape(-1, 3)  # [n, 3]
@@ -128,16 +139,13 @@ def knn(
         keep = d <= radius + TIE_TOL  # never beyond max_radius (up to the tie tolerance)
         i, j, s, d, v = i[keep], j[keep], s[keep], d[keep], v[keep]
 
-    # Sort each centre's candidates by distance, then displacement x, y, z, each compared up to TIE_TOL.
-    group = i
-    for values in (d, v[:, 0], v[:, 1], v[:, 2]):
-        group = _refine(group, values)
-    order = np.argsort(group, kind="stable")
-    i_sorted = i[order]
-    cand_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(i_sorted, minlength=n), out=cand_ptr[1:])
-    rank = np.arange(i_sorted.size) - cand_ptr[i_sorted]  # position within the centre's sorted list
-    sel = order[rank < k]  # [E]
+    i, j, s, d, v = _closed_shells(i, j, s, d, v, n, k)
+    rotation = np.eye(3)
+    if frame == "canonical":
+        z = atomic_numbers if atomic_numbers is not None else np.ones(n, dtype=np.int64)
+        rotation = canonical_rotation(box, periodic, v, z[i], z[j])
+        v = v @ rotation  # [C, 3] in the canonical frame
+    sel = _select(i, d, v, n, k)  # [E]
     centre = i[sel]
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(centre, minlength=n), out=ptr[1:])
@@ -149,7 +157,34 @@ def knn(
         shift=s[sel].astype(np.int64),
         ptr=ptr,
         radius=radius,
+        rotation=rotation,
     )
+
+
+def _closed_shells(i, j, s, d, v, n: int, k: int):
+    """Keep each centre's candidates up to its k-th distance (+ a tie margin): whole shells, frame-free."""
+    if d.size == 0:
+        return i, j, s, d, v
+    order = np.lexsort((d, i))
+    counts = np.bincount(i, minlength=n)
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    kth = d[order][np.maximum(np.minimum(ptr[:-1] + k, ptr[1:]) - 1, 0)]  # [n] k-th smallest distance (or the last)
+    keep = d <= kth[i] + 10 * TIE_TOL
+    return i[keep], j[keep], s[keep], d[keep], v[keep]
+
+
+def _select(i: np.ndarray, d: np.ndarray, v: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Indices of the first k candidates of every centre, sorted by distance, then x, y, z (ties: TIE_TOL)."""
+    group = i
+    for values in (d, v[:, 0], v[:, 1], v[:, 2]):
+        group = _refine(group, values)
+    order = np.argsort(group, kind="stable")
+    i_sorted = i[order]
+    cand_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(i_sorted, minlength=n), out=cand_ptr[1:])
+    rank = np.arange(i_sorted.size) - cand_ptr[i_sorted]  # position within the centre's sorted list
+    return order[rank < k]
 
 
 def _refine(group: np.ndarray, values: np.ndarray) -> np.ndarray:
