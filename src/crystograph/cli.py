@@ -175,6 +175,8 @@ def train(
     patience: int = typer.Option(50, help="Early-stopping patience (epochs)."),
     seed: int = typer.Option(0),
     pe_mode: str = typer.Option("laplacian+rw", help="laplacian+rw (paper) | periodic_rw (supercell-invariant) | none"),
+    frame: str = typer.Option("canonical", help="Frame of the edge angles: canonical (the crystal's own; "
+                              "same prediction in any orientation/cell) | lab (the file's frame, as in the paper)."),
     atom_embeddings: Optional[Path] = typer.Option(None, help="Pretrained atom embeddings (.safetensors)."),
     device: str = typer.Option("auto", help="auto | cpu | gpu | mps"),
     devices: int = typer.Option(1, help="Processes/GPUs (Lightning DDP when > 1)."),
@@ -197,7 +199,7 @@ def train(
     from crystograph.train.run import RunOptions, train_run
 
     records, skipped = _read(data, fmt, target, id_column, cif_column, strict)
-    graph_cfg = GraphConfig(pe_mode=pe_mode)
+    graph_cfg = GraphConfig(pe_mode=pe_mode, frame=frame)
     model_cfg = ModelConfig.preset(preset, layout=layout, task=task, n_targets=len(target), graph=graph_cfg,
                                    dropout=dropout, atom_embedding_path=str(atom_embeddings) if atom_embeddings else None)
     train_cfg = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
