@@ -111,3 +111,13 @@ def test_angles_ignore_round_off_at_branch_cuts():
     a = edge_features(np.array([[-3.0, 1e-16, 0.0], [1e-17, -1e-17, 2.0], [-1e-17, 1e-17, -2.0]]))
     b = edge_features(np.array([[-3.0, -1e-16, 0.0], [-1e-17, 1e-17, 2.0], [1e-17, -1e-17, -2.0]]))
     torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_distance_encoding_covers_every_edge_the_graph_can_hold():
+    """Edges out to max_radius get distinct distance features (not the flat tail of the last centre)."""
+    cfg = GraphConfig()
+    assert cfg.r_max >= cfg.max_radius
+    r = np.array([3.0, 12.0, 12.5, 19.5])
+    e = edge_features(np.stack([r, np.zeros(4), np.zeros(4)], axis=1), cfg).numpy()[:, : cfg.n_rbf_r]
+    assert (e.max(1) > 0.7).all()  # each distance lies within half a spacing of a centre
+    assert np.abs(e[1] - e[2]).max() > 0.5  # 12 Å and 12.5 Å are told apart

@@ -70,7 +70,9 @@ def test_exactly_k_sorted_and_shift_consistent(rocksalt):
             same = nb.centre[1:] == nb.centre[:-1]
             assert np.all(np.diff(nb.dist)[same] >= -1e-5)
             pos, lat = s.cart_coords, s.lattice.matrix
-            np.testing.assert_allclose(nb.vec, pos[nb.neighbor] - pos[nb.centre] + nb.shift @ lat, atol=1e-9)
+            lab_vec = pos[nb.neighbor] - pos[nb.centre] + nb.shift @ lat
+            np.testing.assert_allclose(nb.vec, lab_vec @ nb.rotation, atol=1e-9)
+            np.testing.assert_allclose(nb.rotation @ nb.rotation.T, np.eye(3), atol=1e-12)
             assert nb.dist.min() > 0
 
 

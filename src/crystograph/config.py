@@ -38,9 +38,12 @@ class GraphConfig:
     # "lab" = the file's Cartesian frame, the paper's literal behaviour (for reproduction).
     frame: Frame = "canonical"
     # Gaussian radial-basis expansions of the spherical displacement (r, θ, φ).
-    n_rbf_r: int = 40
+    # Centres span [r_min, r_max] about every 0.25 Å. r_max = max_radius, so every edge the graph can hold has
+    # distance information (measured k = 12 edges of the shared datasets and CoRE MOF end below 8 Å,
+    # benchmarks/results/edge_lengths.json; sparse, porous or 2-D cells can reach max_radius).
+    n_rbf_r: int = 80
     r_min: float = 0.0
-    r_max: float = 10.0  # centres span [r_min, r_max]; longer bonds are flagged by the boolean
+    r_max: float = 20.0
     n_rbf_theta: int = 16  # θ ∈ [0, π]
     n_rbf_phi: int = 16  # φ ∈ [-π, π]
     n_rbf_angle: int = 40  # line-graph bond-angle cosine ∈ [-1, 1]

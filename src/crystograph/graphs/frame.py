@@ -16,7 +16,8 @@ features. `frame="canonical"` (the default) measures them in a frame defined by 
    frame), with a weight c_e of the two elements and the distance, and f a fixed smooth function with no
    symmetry of its own. The frame with the lowest score is used. Two frames score the same (to float
    error) only when a symmetry operation of the crystal maps one onto the other; then either gives the
-   same graph up to atom order, hence the same prediction.
+   same graph up to atom order, hence the same prediction; among tied frames the first in enumeration order
+   is taken, so atom order and origin (which leave the enumeration alone) give exactly the same graph.
 3. Vectors are rotated as v_canon = v @ Q (Q [3, 3], columns e1, e2, e3): a proper rotation, so lengths and
    bond angles are unchanged.
 
@@ -41,6 +42,7 @@ import numpy as np
 Frame = Literal["canonical", "lab"]
 
 FRAME_TOL = 1e-3  # Å: lattice-vector lengths this close count as equal when candidate frames are formed
+SCORE_TIE = 1e-9  # relative: frames whose scores differ by less are related by a symmetry of the crystal
 PARALLEL_TOL = 1e-6  # |u x w| / (|u| |w|) below this: u and w are parallel
 # Fixed generic directions, weights and sharpness of the score function f (no symmetry among them).
 _PROBES = np.array([[0.8017, 0.1243, 0.5847], [-0.2674, 0.9123, 0.3101], [0.3366, -0.4425, 0.8313]])
@@ -128,4 +130,6 @@ def canonical_rotation(lattice: np.ndarray, periodic, vec: np.ndarray, z_centre:
     frames = candidate_frames(vectors)
     if len(frames) == 1:
         return frames[0]
-    return frames[int(np.argmin(frame_score(frames, vec, z_centre, z_neighbor)))]
+    score = frame_score(frames, vec, z_centre, z_neighbor)
+    tied = np.flatnonzero(score <= score.min() + SCORE_TIE * max(1.0, abs(float(score.min()))))
+    return frames[int(tied[0])]  # the first in enumeration order: the same for any atom order or origin
