@@ -6,19 +6,31 @@ venv and from the separate ALIGNN venv (see ``setup_alignn.sh``).
 
 from __future__ import annotations
 
-import json
+import importlib.util
 import os
-import platform
 import re
 import shlex
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def find_shared_data() -> Path:
+    """``$CRYSTOGRAPH_SHARED_DATA``, else the first ``shared/data`` folder above the current directory or this
+    repository (``../shared/data`` seen from the repository), else that path even though it is missing."""
+    if os.environ.get("CRYSTOGRAPH_SHARED_DATA"):
+        return Path(os.environ["CRYSTOGRAPH_SHARED_DATA"]).expanduser()
+    for base in (Path.cwd().resolve(), *Path.cwd().resolve().parents, REPO_ROOT, *REPO_ROOT.parents):
+        if (base / "shared" / "data").is_dir():
+            return base / "shared" / "data"
+    return REPO_ROOT.parent / "shared" / "data"
+
+
+SHARED_DATA = find_shared_data()
+META_FILE = REPO_ROOT / "src" / "crystograph" / "bench" / "meta.py"
 DEFAULT_ALIGNN_VENV = Path(os.environ.get("ALIGNN_VENV", "/work/alignn-venv"))
 
 
@@ -51,58 +63,34 @@ def command_line() -> str:
     return " ".join(shlex.quote(a) for a in [exe_s, script_s, *sys.argv[1:]])
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+def _load_meta():
+    """`crystograph.bench.meta` loaded from its file: stdlib only, so it works in a venv without crystograph."""
+    spec = importlib.util.spec_from_file_location("_crystograph_bench_meta", META_FILE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def hardware(threads: int | None = None) -> dict[str, Any]:
-    """CPU model, visible cores and torch's thread count."""
-    info: dict[str, Any] = {
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "machine": platform.machine(),
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        "load_avg_1m_at_start": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-    }
-    try:
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-        info["cuda"] = bool(torch.cuda.is_available())
-    except ImportError:
-        pass
-    if threads is not None:
-        info["threads_requested"] = threads
-    return info
+_meta = _load_meta()
+cpu_model = _meta.cpu_model
 
 
-def versions(packages: Iterable[str]) -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
+def hardware(threads: int | None = None, accelerator: str | None = None) -> dict[str, Any]:
+    """The one hardware schema of every result file (`crystograph.bench.meta.hardware`)."""
+    return _meta.hardware(accelerator, threads)
 
-    out: dict[str, str | None] = {}
-    for p in packages:
-        try:
-            out[p] = version(p)
-        except PackageNotFoundError:
-            out[p] = None
-    return out
+
+def versions(packages: Iterable[str]) -> dict[str, Any]:
+    """Python, the packages' versions and this repository's commit (`crystograph.bench.meta.versions`)."""
+    return _meta.versions(packages, REPO_ROOT)
 
 
 def git_commit() -> str | None:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+    """HEAD of this repository, with ``-dirty`` for uncommitted changes to tracked files."""
+    return _meta.git_commit(REPO_ROOT)
+
+
+write_json = _meta.write_json
 
 
 def provenance_line(data_file: Path) -> str | None:
@@ -139,14 +127,6 @@ def describe(values: list[float]) -> dict[str, float] | None:
         "max": float(max(values)),
         "total": float(sum(values)),
     }
-
-
-def write_json(path: Path, obj: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)
 
 
 def time_train_and_infer(model, batches, warmup: int = 0, lr: float = 1e-3) -> tuple[float, float]:

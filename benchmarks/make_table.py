@@ -2,6 +2,9 @@
 """Rebuild the results table in benchmarks/README.md from benchmarks/results/*__*.json.
 
     python benchmarks/make_table.py [--results benchmarks/results] [--readme benchmarks/README.md] [--stdout]
+
+The tables come from `crystograph.bench.report`; which READMEs hold them, between which markers, and which
+tasks make the top-level README's glance table is this repository's business and lives here.
 """
 
 from __future__ import annotations
@@ -11,32 +14,73 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
+TASKS_START, TASKS_END = "<!-- bench-tasks:start -->", "<!-- bench-tasks:end -->"
+GLANCE_START, GLANCE_END = "<!-- glance:start -->", "<!-- glance:end -->"
+GLANCE_TASKS = ("local_matbench_jdft2d", "local_matbench_phonons", "local_supercon", "local_c2db_gap",
+                "local_2dmatpedia_exf", "local_perov5", "local_mp_e_form")
+
+
+def _replace_block(text: str, start: str, end: str, body: str, heading: str) -> str:
+    block = f"{start}\n{body}{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        return head + block + tail
+    return text.rstrip("\n") + f"\n\n## {heading}\n\n" + block + "\n"
+
+
+def update_readme(readme: str | Path, table: str, tasks: str | None = None) -> Path:
+    """Replace the text between the bench-table (and bench-tasks) markers in `readme`; a missing block is
+    appended as a new section."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8") if readme.exists() else "# Benchmarks\n"
+    if tasks is not None:
+        text = _replace_block(text, TASKS_START, TASKS_END, tasks, "Tasks")
+    text = _replace_block(text, START, END, table, "Results")
+    readme.parent.mkdir(parents=True, exist_ok=True)
+    readme.write_text(text, encoding="utf-8")
+    return readme
+
+
+def update_glance(readme: str | Path, table: str) -> Path | None:
+    """Replace the glance block of the top-level README (only where its markers are)."""
+    readme = Path(readme)
+    if not readme.exists():
+        return None
+    text = readme.read_text(encoding="utf-8")
+    if GLANCE_START not in text or GLANCE_END not in text:
+        return None
+    head, rest = text.split(GLANCE_START, 1)
+    readme.write_text(head + GLANCE_START + "\n" + table + GLANCE_END + rest.split(GLANCE_END, 1)[1], encoding="utf-8")
+    return readme
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", type=Path, default=HERE / "results")
     p.add_argument("--readme", type=Path, default=HERE / "README.md")
     p.add_argument("--stdout", action="store_true", help="print the table instead of editing the README")
     p.add_argument("--top-readme", type=Path, default=None,
                    help="README whose 'results at a glance' block is refreshed too (default: the repository's "
-                        "README.md, but only when --results is the repository's benchmarks/results)")
+                        "README.md, but only when --results is the repository's results folder)")
     args = p.parse_args(argv)
 
-    from crystograph.bench.report import glance_table, make_table, summary_plot, task_table, update_glance, update_readme
+    from crystograph.bench.report import glance_table, make_table, summary_plot, task_table
 
     table = make_table(args.results)
+    glance = glance_table(args.results, GLANCE_TASKS)
     if args.stdout:
         print(table)
-        print(glance_table(args.results))
-    else:
-        top = args.top_readme
-        if top is None and args.results.resolve() == (HERE / "results").resolve():
-            top = HERE.parent / "README.md"
-        if top is not None:
-            print(update_glance(top, glance_table(args.results)))
-        print(update_readme(args.readme, table, task_table()))
-        print(summary_plot(args.results, args.results / "plots" / "summary.png"))
+        print(glance)
+        return 0
+    top = args.top_readme
+    if top is None and args.results.resolve() == (HERE / "results").resolve():
+        top = HERE.parent / "README.md"
+    if top is not None:
+        print(update_glance(top, glance))
+    print(update_readme(args.readme, table, task_table()))
+    print(summary_plot(args.results, args.results / "plots" / "summary.png"))
     return 0
 
 

@@ -12,17 +12,17 @@ LOGS=runs/suite_logs
 mkdir -p "$LOGS" runs/folds
 export OMP_NUM_THREADS=1
 
-.venv/bin/python benchmarks/run_bench.py --tasks "$TASKS" --model dummy --quiet > "$LOGS/dummy.log" 2>&1
+.venv/bin/python benchmarks/run_bench.py "$TASKS" --model dummy --no-progress > "$LOGS/dummy.log" 2>&1
 
-.venv/bin/python benchmarks/run_bench.py --tasks "$TASKS" --model crystograph --preset small \
-    --max-minutes "$MINUTES" --quiet > "$LOGS/crystograph.log" 2>&1 &
-.venv/bin/python benchmarks/run_bench.py --tasks "$TASKS" --model cgcnn \
-    --max-minutes "$MINUTES" --quiet > "$LOGS/cgcnn.log" 2>&1 &
+.venv/bin/python benchmarks/run_bench.py "$TASKS" --model crystograph --preset small \
+    --max-minutes "$MINUTES" --no-progress > "$LOGS/crystograph.log" 2>&1 &
+.venv/bin/python benchmarks/run_bench.py "$TASKS" --model cgcnn \
+    --max-minutes "$MINUTES" --no-progress > "$LOGS/cgcnn.log" 2>&1 &
 
 if [ -x "$ALIGNN_VENV/bin/python" ]; then
   (
     for task in ${TASKS//,/ }; do
-      .venv/bin/python benchmarks/run_bench.py --tasks "$task" --export-folds runs/folds >> "$LOGS/alignn.log" 2>&1
+      .venv/bin/python benchmarks/run_bench.py "$task" --export-folds runs/folds >> "$LOGS/alignn.log" 2>&1
       "$ALIGNN_VENV/bin/python" benchmarks/alignn_train.py "runs/folds/${task}_folds.csv" --task "$task" \
           --minutes-per-fold "$MINUTES" --threads 1 --out "benchmarks/results/${task}__alignn.json" \
           --preds-dir "runs/bench/$task/alignn" >> "$LOGS/alignn.log" 2>&1 || echo "alignn failed on $task" >> "$LOGS/alignn.log"

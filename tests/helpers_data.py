@@ -19,6 +19,7 @@ def synthetic_records(n: int = 24, seed: int = 0):
     from pymatgen.core import Lattice, Structure
 
     from crystograph.structures import StructureRecord
+    from tests.conftest import rocksalt_primitive
 
     rng = np.random.default_rng(seed)
     records = []
@@ -29,8 +30,7 @@ def synthetic_records(n: int = 24, seed: int = 0):
         if i % 2:
             s = Structure(Lattice.cubic(a), [a_el, b_el], [[0, 0, 0], [0.5, 0.5, 0.5]])
         else:
-            s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), [a_el, b_el], [[0, 0, 0], [0.5, 0.5, 0.5]])
-            s = s.get_primitive_structure()
+            s = rocksalt_primitive(a, a_el, b_el)
         records.append(StructureRecord(id=f"syn-{i}", structure=s, targets={"a": a}, source=f"synthetic[{i}]"))
     return records
 

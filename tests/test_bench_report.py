@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 from crystograph.bench import report
+from tests.conftest import bench_script
+
+make_table = bench_script("make_table")
 
 
 def _result(tmp_path, task, model, mean, folds=5, budget=3.0, gpu=None):
@@ -34,12 +37,12 @@ def test_table_rows_and_bold(tmp_path):
 
 def test_update_readme_between_markers(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# B\n\nintro\n\n{report.START}\nold\n{report.END}\n\nfooter\n")
-    report.update_readme(readme, "| new |\n")
+    readme.write_text(f"# B\n\nintro\n\n{make_table.START}\nold\n{make_table.END}\n\nfooter\n")
+    make_table.update_readme(readme, "| new |\n")
     text = readme.read_text()
     assert "old" not in text and "| new |" in text and text.endswith("footer\n") and "intro" in text
-    report.update_readme(readme, "| newer |\n")
-    assert readme.read_text().count(report.START) == 1
+    make_table.update_readme(readme, "| newer |\n")
+    assert readme.read_text().count(make_table.START) == 1
 
 
 def test_glance_table_counts_wins_among_complete_models(tmp_path):
@@ -62,9 +65,9 @@ def test_glance_table_counts_wins_among_complete_models(tmp_path):
 
 def test_update_glance_only_between_markers(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# X\n{report.GLANCE_START}\nold\n{report.GLANCE_END}\ntail\n")
-    report.update_glance(readme, "| t |\n")
-    assert readme.read_text() == f"# X\n{report.GLANCE_START}\n| t |\n{report.GLANCE_END}\ntail\n"
+    readme.write_text(f"# X\n{make_table.GLANCE_START}\nold\n{make_table.GLANCE_END}\ntail\n")
+    make_table.update_glance(readme, "| t |\n")
+    assert readme.read_text() == f"# X\n{make_table.GLANCE_START}\n| t |\n{make_table.GLANCE_END}\ntail\n"
     plain = tmp_path / "OTHER.md"
     plain.write_text("no markers\n")
-    assert report.update_glance(plain, "| t |\n") is None and plain.read_text() == "no markers\n"
+    assert make_table.update_glance(plain, "| t |\n") is None and plain.read_text() == "no markers\n"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import shared_file
+from tests.conftest import bench_script, shared_file
 from crystograph.bench import runner
 from crystograph.errors import InputError
 
@@ -129,31 +129,62 @@ def test_local_matbench_folds_checked_against_official(tmp_path, monkeypatch):
     assert res["mean"] == pytest.approx(67.2851, abs=0.5)
 
 
-def _script(name):
-    import importlib.util
-    from pathlib import Path
+def test_cli_bench_lists_and_exports_the_folds_the_runner_uses(tiny_data):
+    from typer.testing import CliRunner
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"bench_script_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from crystograph.cli import app
 
-
-def test_scripts_export_the_folds_the_runner_uses(tiny_data, capsys):
-    script = _script("run_bench")
-    assert script.main(["--list"]) == 0 and "local_supercon" in capsys.readouterr().out
-    assert script._folds("2") == 2 and script._folds("0,3") == [0, 3] and script._folds("3,") == [3]
-    assert script.main(["--tasks", "local_supercon", "--data-dir", str(tiny_data / "data"), "--quiet",
-                        "--export-folds", str(tiny_data / "folds")]) == 0
-    exported = pd.read_csv(tiny_data / "folds" / "local_supercon_folds.csv")
+    cli = CliRunner()
+    listed = cli.invoke(app, ["bench", "--list"])
+    assert listed.exit_code == 0 and "local_supercon" in listed.output and "groups:" in listed.output
+    exported = cli.invoke(app, ["bench", "local_supercon", "--data-dir", str(tiny_data / "data"), "--no-progress",
+                                "--export-folds", str(tiny_data / "folds")])
+    assert exported.exit_code == 0, exported.output
+    folds = pd.read_csv(tiny_data / "folds" / "local_supercon_folds.csv")
     res = _run(tiny_data, model="dummy")
-    per_fold = exported.groupby("fold").size().to_dict()
-    assert per_fold == {f["fold"]: f["n_test"] for f in res["folds"]}
+    assert folds.groupby("fold").size().to_dict() == {f["fold"]: f["n_test"] for f in res["folds"]}
     preds = pd.read_csv(tiny_data / "runs" / "local_supercon" / "dummy" / "fold_0" / "predictions.csv")
-    assert set(preds["id"]) == set(exported.loc[exported["fold"] == 0, "id"])
-    assert script.main(["--tasks", "nope", "--quiet"]) == 2
-    table = _script("make_table")
+    assert set(preds["id"]) == set(folds.loc[folds["fold"] == 0, "id"])
+    unknown = cli.invoke(app, ["bench", "nope", "--out", str(tiny_data / "r")])
+    assert unknown.exit_code == 2 and "nope" in unknown.output and "Traceback" not in unknown.output
+    no_out = cli.invoke(app, ["bench", "local_supercon", "--data-dir", str(tiny_data / "data")])
+    assert no_out.exit_code == 2 and "--out" in no_out.output
+
+
+def test_cli_bench_runs_a_fold_list_without_download(tiny_data):
+    from typer.testing import CliRunner
+
+    from crystograph.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "local_supercon", "--model", "dummy", "--folds", "0,3", "--no-download",
+                                      "--data-dir", str(tiny_data / "data"), "--out", str(tiny_data / "results"),
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    on_disk = json.loads((tiny_data / "results" / "local_supercon__dummy.json").read_text())
+    assert [f["fold"] for f in on_disk["folds"]] == [0, 3]
+    assert (tiny_data / "results" / "runs" / "local_supercon" / "dummy" / "fold_3" / "fold.json").exists()
+
+
+def test_parse_folds():
+    assert runner.parse_folds(None) is None
+    assert runner.parse_folds("2") == 2 and runner.parse_folds("0,3") == [0, 3] and runner.parse_folds("3,") == [3]
+    with pytest.raises(InputError, match="--folds"):
+        runner.parse_folds("two")
+
+
+def test_script_adds_the_repository_folders_only_where_not_given(tiny_data, capsys):
+    script = bench_script("run_bench")
+    args = script.repository_args(["local_supercon", "--out", "elsewhere"])
+    assert args[:4] == ["bench", "local_supercon", "--out", "elsewhere"]
+    assert args.count("--out") == 1 and args[args.index("--run-dir") + 1] == str(script.RUNS)
+    assert "--data-dir" in args
+    assert script.main(["--list"]) == 0 and "local_supercon" in capsys.readouterr().out
+    assert script.main(["nope", "--no-progress"]) == 2
+
+
+def test_make_table_leaves_the_repository_readme_alone_for_other_results(tiny_data):
+    _run(tiny_data, model="dummy")
+    table = bench_script("make_table")
     readme = tiny_data / "README.md"
     repo_readme = Path(__file__).resolve().parents[1] / "README.md"
     before = repo_readme.read_bytes()

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from badinputs import good_structures
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Structure
 
 from crystograph.data import coremof
 from crystograph.data.coremof import coremof_dir, count_atoms_cif, default_cache_dir, load_coremof
 from crystograph.errors import InputError
+from tests.conftest import rocksalt_cell
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):
@@ -30,7 +31,7 @@ def test_default_cache_dir(monkeypatch, tmp_path):
 def test_count_atoms_cif():
     for s in good_structures():
         assert count_atoms_cif(s.to(fmt="cif")) == len(s)
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    nacl = rocksalt_cell()
     from pymatgen.io.cif import CifWriter
 
     assert count_atoms_cif(str(CifWriter(nacl, symprec=0.01))) is None  # symmetrised: rows != sites
@@ -43,7 +44,7 @@ def test_count_atoms_cif():
 def test_extraction_and_index(tmp_path, monkeypatch):
     """A synthetic archive: P1 and symmetrised CIFs, a nested path, a hidden file, an unreadable CIF."""
     good = good_structures()
-    nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    nacl = rocksalt_cell()
     from pymatgen.io.cif import CifWriter
 
     members = {

@@ -242,10 +242,9 @@ def test_input_width_and_layout_errors():
 
 
 def _build_graph():
-    graphs = pytest.importorskip("crystograph.graphs")
-    if not hasattr(graphs, "build_graph"):
-        pytest.skip("crystograph.graphs.build_graph not available yet")
-    return graphs.build_graph
+    from crystograph.graphs import build_graph
+
+    return build_graph
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

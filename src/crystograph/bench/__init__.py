@@ -2,7 +2,7 @@
 baselines (mean predictor, CGCNN), the resumable runner and the results table.
 
     from crystograph.bench import run_bench, TASKS
-    run_bench(["local_matbench_jdft2d"], model="crystograph", preset="small", max_minutes=3)
+    run_bench(["local_matbench_jdft2d"], model="crystograph", preset="small", max_minutes=3, out_dir="results")
 
 Heavy modules (torch) load on first use, so `crystograph.bench.TASKS` is cheap.
 """
@@ -26,7 +26,7 @@ _LAZY = {
     "CGCNN": "crystograph.bench.baselines",
     "mean_predictor": "crystograph.bench.baselines",
     "make_table": "crystograph.bench.report",
-    "update_readme": "crystograph.bench.report",
+    "glance_table": "crystograph.bench.report",
 }
 
 __all__ = ["GROUPS", "LOCAL_TASKS", "MATBENCH_TASKS", "TASKS", "UNCONVBENCH_TASKS", "Task", "get_task", *_LAZY]

@@ -10,8 +10,8 @@
 - UnconvBench tasks read ``ub_<name>.json`` (same JSON layout) from ``<data_dir>/unconvbench/`` or
   ``cache_dir()/unconvbench/``; nothing is downloaded because the file URLs could not be verified.
 
-The default data dir is ``$CRYSTOGRAPH_SHARED_DATA`` or the first ``shared/data`` folder found next to the
-current directory, the repository or their parents (``../shared/data`` seen from the repository).
+The data dir is the one given, else ``$CRYSTOGRAPH_SHARED_DATA`` (``benchmarks/run_bench.py`` finds the
+repository's ``../shared/data``).
 """
 
 from __future__ import annotations
@@ -41,17 +41,11 @@ from crystograph.paths import cache_dir  # noqa: E402  (re-exported: bench calle
 
 
 def find_data_dir(data_dir: str | Path | None = None) -> Path | None:
-    """The shared data folder: the argument, ``$CRYSTOGRAPH_SHARED_DATA``, or a ``shared/data`` found by
-    walking up from the current directory and from this package; None when there is none."""
+    """The shared data folder: the argument, else ``$CRYSTOGRAPH_SHARED_DATA``, else None."""
     if data_dir is not None:
         return Path(data_dir).expanduser()
     if os.environ.get("CRYSTOGRAPH_SHARED_DATA"):
         return Path(os.environ["CRYSTOGRAPH_SHARED_DATA"]).expanduser()
-    here = Path(__file__).resolve()
-    for base in (Path.cwd().resolve(), *Path.cwd().resolve().parents, *here.parents):
-        candidate = base / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
     return None
 
 

@@ -1,4 +1,13 @@
-"""What a benchmark result needs to be reproducible: hardware, package versions, git commit; JSON writing."""
+"""What a benchmark result needs to be reproducible: hardware, package versions, git commit; JSON writing.
+
+Standard library only (torch is imported lazily and may be absent), so that `benchmarks/_common.py` can load
+this file by path from any virtual environment (the ALIGNN one has no crystograph). One schema for every
+result file::
+
+    hardware: {cpu, cpu_cores, cpu_cores_usable, torch_threads, gpu, accelerator, threads_requested,
+               platform, python, load_avg_1m_at_start}
+    versions: {python, <package>: version or null, ..., git_commit}
+"""
 
 from __future__ import annotations
 
@@ -8,11 +17,12 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-_PACKAGES = ("crystograph", "torch", "torch_geometric", "lightning", "pymatgen", "numpy", "scikit-learn", "pandas")
+PACKAGES = ("crystograph", "torch", "torch_geometric", "lightning", "pymatgen", "numpy", "scikit-learn", "pandas")
 
 
 def cpu_model() -> str:
@@ -25,28 +35,40 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def hardware(accelerator: str | None = None) -> dict[str, Any]:
-    """CPU model and cores (all, and those this process may use), torch threads, GPU name if any."""
-    import torch
+def _torch_info() -> tuple[int | None, str | None]:
+    """(intra-op threads, GPU name) from torch when it is installed, else (None, None)."""
+    try:
+        import torch
+    except ImportError:
+        return None, None
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return torch.get_num_threads(), gpu
 
+
+def hardware(accelerator: str | None = None, threads: int | None = None) -> dict[str, Any]:
+    """CPU model and cores (all, and those this process may use), torch threads, GPU name if any, the
+    accelerator and thread count asked for, and the machine's 1-minute load when the measurement started."""
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    torch_threads, gpu = _torch_info()
     return {
         "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "cpu_cores_usable": usable,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch_threads,
         "gpu": gpu,
         "accelerator": accelerator,
+        "threads_requested": threads,
         "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_avg_1m_at_start": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
     }
 
 
 def git_commit(start: Path | None = None) -> str | None:
-    """HEAD of the repository holding `start` (default: this package), with ``-dirty`` for local changes."""
+    """HEAD of the repository holding `start` (default: this file), with ``-dirty`` for local changes."""
     cwd = Path(start or Path(__file__).resolve().parent)
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
@@ -59,14 +81,15 @@ def git_commit(start: Path | None = None) -> str | None:
         return None
 
 
-def versions() -> dict[str, Any]:
+def versions(packages: Iterable[str] = PACKAGES, repo: Path | None = None) -> dict[str, Any]:
+    """Python, each package's installed version (None when absent) and the git commit of `repo`."""
     out: dict[str, Any] = {"python": sys.version.split()[0]}
-    for name in _PACKAGES:
+    for name in packages:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
-    out["git_commit"] = git_commit()
+    out["git_commit"] = git_commit(repo)
     return out
 
 
@@ -81,7 +104,7 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def write_json(path: Path, data: dict[str, Any]) -> Path:
+def write_json(path: Path, data: Any) -> Path:
     """Write atomically (temp file + rename): a killed run never leaves half a result file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,11 +14,6 @@ from typing import Any
 
 from crystograph.bench.registry import TASKS
 
-START = "<!-- bench-table:start -->"
-END = "<!-- bench-table:end -->"
-TASKS_START = "<!-- bench-tasks:start -->"
-TASKS_END = "<!-- bench-tasks:end -->"
-
 # Paper Table 2: UnconvBench, mean 5-fold MAE.
 PAPER_T2_COLUMNS = ("CrysToGraph", "coGN", "coNGN", "ALIGNN", "CGCNN", "MODNet", "Dummy")
 PAPER_T2 = {
@@ -181,28 +176,6 @@ def task_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _replace_block(text: str, start: str, end: str, body: str, heading: str) -> str:
-    block = f"{start}\n{body}{end}"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        return head + block + tail
-    return text.rstrip("\n") + f"\n\n## {heading}\n\n" + block + "\n"
-
-
-def update_readme(readme: str | Path, table: str, tasks: str | None = None) -> Path:
-    """Replace the text between the bench-table (and bench-tasks) markers in `readme`; a missing block is
-    appended as a new section."""
-    readme = Path(readme)
-    text = readme.read_text(encoding="utf-8") if readme.exists() else "# Benchmarks\n"
-    if tasks is not None:
-        text = _replace_block(text, TASKS_START, TASKS_END, tasks, "Tasks")
-    text = _replace_block(text, START, END, table, "Results")
-    readme.parent.mkdir(parents=True, exist_ok=True)
-    readme.write_text(text, encoding="utf-8")
-    return readme
-
-
 def summary_plot(results_dir: str | Path, out_png: str | Path) -> Path | None:
     """One picture of the whole table: each model's MAE relative to the mean predictor on the same folds, per
     task (lower is better; 1 = no better than predicting the mean). Error bars: std over folds."""
@@ -250,18 +223,12 @@ def summary_plot(results_dir: str | Path, out_png: str | Path) -> Path | None:
     return out_png
 
 
-GLANCE_START = "<!-- glance:start -->"
-GLANCE_END = "<!-- glance:end -->"
-GLANCE_TASKS = ("local_matbench_jdft2d", "local_matbench_phonons", "local_supercon", "local_c2db_gap",
-                "local_2dmatpedia_exf", "local_perov5", "local_mp_e_form")  # issue 5's bar
-
-
 def _commit(result: dict[str, Any]) -> str:
     commit = (result.get("versions") or {}).get("git_commit") or result.get("git_commit") or ""
     return commit[:8] + ("-dirty" if commit.endswith("-dirty") else "")
 
 
-def glance_table(results_dir: str | Path, tasks: tuple[str, ...] = GLANCE_TASKS,
+def glance_table(results_dir: str | Path, tasks: tuple[str, ...],
                  ours: str = "crystograph-small", baselines: tuple[str, ...] = ("cgcnn", "alignn")) -> str:
     """The headline table: mean ± std over 5 folds per model, the best trained model per task (lower MAE,
     only models with all 5 folds), the commit our result was produced at, and the count of tasks we win."""
@@ -294,16 +261,3 @@ def glance_table(results_dir: str | Path, tasks: tuple[str, ...] = GLANCE_TASKS,
     lines += ["", f"CrysToGraph-small is best on {wins} of {counted} (lowest mean MAE among the trained models "
                   "with 5 folds; † = fewer folds finished, not counted)."]
     return "\n".join(lines) + "\n"
-
-
-def update_glance(readme: str | Path, table: str) -> Path | None:
-    """Replace the glance block of the top-level README (only where its markers are)."""
-    readme = Path(readme)
-    if not readme.exists():
-        return None
-    text = readme.read_text(encoding="utf-8")
-    if GLANCE_START not in text or GLANCE_END not in text:
-        return None
-    head, rest = text.split(GLANCE_START, 1)
-    readme.write_text(head + GLANCE_START + "\n" + table + GLANCE_END + rest.split(GLANCE_END, 1)[1], encoding="utf-8")
-    return readme

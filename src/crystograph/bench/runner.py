@@ -1,11 +1,11 @@
 """Run benchmark tasks: load → graphs → 5 folds → per-fold results (resumable) → results JSON + parity plot.
 
-Layout on disk (``run_dir`` defaults to ``runs/bench``, ignored by git):
-    runs/bench/<task>/<model>/fold_<k>/fold.json         score, sizes, time, epochs (its presence = fold done)
-    runs/bench/<task>/<model>/fold_<k>/predictions.csv   id, target, prediction, fold
-    runs/bench/<task>/<model>/fold_<k>/train/            the trainer's checkpoints and logs
-    benchmarks/results/<task>__<model>.json              the DESIGN.md results schema
-    benchmarks/results/plots/<task>__<model>.png         parity plot (ROC curve for classification)
+Layout on disk (``run_dir`` defaults to ``<out_dir>/runs``):
+    <run_dir>/<task>/<model>/fold_<k>/fold.json         score, sizes, time, epochs (its presence = fold done)
+    <run_dir>/<task>/<model>/fold_<k>/predictions.csv   id, target, prediction, fold
+    <run_dir>/<task>/<model>/fold_<k>/train/            the trainer's checkpoints and logs
+    <out_dir>/<task>__<model>.json                      the DESIGN.md results schema
+    <out_dir>/plots/<task>__<model>.png                 parity plot (ROC curve for classification)
 
 A fold whose ``fold.json`` exists is loaded, never recomputed; an interrupted fold resumes from the
 trainer's ``last.ckpt``. Each fold trains for at most ``max_minutes`` (graph building is not counted).
@@ -39,6 +39,19 @@ def model_label(model: str, preset: str = "small", layout: str = "stacked") -> s
     if model != "crystograph":
         return model
     return f"crystograph-{preset}" + ("" if layout == "stacked" else f"-{layout}")
+
+
+def parse_folds(text: str | None) -> int | list[int] | None:
+    """``"2"`` = folds 0 and 1; ``"0,3"`` or ``"3,"`` = those fold numbers; None = all."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    try:
+        if len(parts) == 1 and not str(text).strip().endswith(","):
+            return int(parts[0])
+        return [int(p) for p in parts]
+    except ValueError:
+        raise InputError("--folds", f"expected N or a comma-separated list of fold numbers (got {text!r})") from None
 
 
 def _fold_list(folds: int | Sequence[int] | None) -> list[int]:
@@ -185,9 +198,9 @@ def run_bench(
     folds: int | Sequence[int] | None = None,
     max_minutes: float = 3.0,
     data_dir: str | Path | None = None,
-    out_dir: str | Path | None = None,
-    strict: bool = False,
     *,
+    out_dir: str | Path,
+    strict: bool = False,
     layout: str = "stacked",
     run_dir: str | Path | None = None,
     seed: int = 0,
@@ -203,8 +216,7 @@ def run_bench(
     """Benchmark `model` on `tasks` (names or groups, see `registry.GROUPS`); returns the results dicts.
 
     folds: None = all 5, an int n = folds 0..n-1, or a list of fold numbers. max_minutes: training budget per
-    fold. out_dir: where ``<task>__<model>.json`` goes (default ``benchmarks/results``); run_dir: per-fold files
-    (default ``runs/bench``). limit: use only the first `limit` rows (smoke tests). epochs: cap on epochs
+    fold. out_dir: where ``<task>__<model>.json`` goes; run_dir: per-fold files (default ``<out_dir>/runs``). limit: use only the first `limit` rows (smoke tests). epochs: cap on epochs
     (default 300; the budget usually stops training first)."""
     from rich.console import Console
 
@@ -212,8 +224,8 @@ def run_bench(
         raise InputError("--model", f"unknown model {model!r}; choose one of {', '.join(MODELS)} (ALIGNN runs "
                                     "externally: benchmarks/alignn_train.py on the exported folds CSV)")
     console = Console(stderr=True, quiet=not progress)
-    out_dir = Path(out_dir) if out_dir is not None else Path("benchmarks") / "results"
-    run_root = Path(run_dir) if run_dir is not None else Path("runs") / "bench"
+    out_dir = Path(out_dir)
+    run_root = Path(run_dir) if run_dir is not None else out_dir / "runs"
     graph_cache = Path(graph_cache_dir) if graph_cache_dir is not None else cache_dir() / "graphs"
     command = command if command is not None else " ".join(sys.argv)
     fold_ids = _fold_list(folds)
