@@ -33,6 +33,22 @@ class Predictor:
         self.targets: list[str] = manifest["targets"] or ["target"]
         self.model_config: ModelConfig = from_dict(ModelConfig, manifest["model_config"])
         self.graph_config: GraphConfig = self.model_config.graph
+        self.domain: dict | None = _union_domain([m for _, m in members])
+
+    def out_of_domain(self, graph) -> str:
+        """Why a graph lies outside the training data ("" if inside, or if the run recorded no domain)."""
+        if self.domain is None:
+            return ""
+        from pymatgen.core import Element
+
+        reasons = []
+        unseen = sorted({int(z) for z in graph.z.tolist()} - set(self.domain["elements"]))
+        if unseen:
+            reasons.append("elements not in training: " + " ".join(Element.from_Z(z).symbol for z in unseen))
+        low, high = self.domain["n_atoms"]
+        if not low <= int(graph.num_nodes) <= high:
+            reasons.append(f"{int(graph.num_nodes)} atoms per cell, training had {low}-{high}")
+        return "; ".join(reasons)
 
     def __len__(self) -> int:
         return len(self.members)
@@ -45,15 +61,23 @@ class Predictor:
             raw = predict(model, graphs, batch_size=batch_size, device=self.device)  # [N, T] standardised / logits
             outputs.append(to_units(raw, manifest))
         stacked = np.stack(outputs)  # [M, N, T]
+        if len(outputs) == 1:  # one model has no spread: its uncertainty is unknown, not zero
+            return stacked[0], np.full_like(stacked[0], np.nan)
         return stacked.mean(axis=0), stacked.std(axis=0)
 
     def predict_structure(self, structure) -> dict[str, float]:
-        """One structure → {target: mean, target_std: std}; bad input raises InputError."""
+        """One structure → {target: mean, target_std: std (NaN for a single model)}; bad input raises InputError;
+        a structure outside the training data gives a warning saying why."""
+        import warnings
+
         from crystograph.graphs import build_graph
         from crystograph.structures import validate_structure
 
         structure = validate_structure(structure, "structure")
-        mean, std = self._predict_graphs([build_graph(structure, self.graph_config)])
+        graph = build_graph(structure, self.graph_config)
+        if reason := self.out_of_domain(graph):
+            warnings.warn(f"structure {structure.composition.reduced_formula} is out of domain: {reason}", stacklevel=2)
+        mean, std = self._predict_graphs([graph])
         out: dict[str, float] = {}
         for t, name in enumerate(self.targets):
             out[name] = float(mean[0, t])
@@ -62,8 +86,9 @@ class Predictor:
 
     def predict_structures(self, structures: Sequence, batch_size: int = 64, *, ids: Sequence[str] | None = None,
                            progress: bool = False):
-        """Many structures → DataFrame (id, target, target_std); unbuildable ones are listed in
-        `df.attrs["skipped"]` instead of vanishing."""
+        """Many structures → DataFrame (id, target, target_std, out_of_domain); unbuildable ones are listed in
+        `df.attrs["skipped"]` instead of vanishing. `target_std` is NaN for a single model; `out_of_domain` says
+        why a structure lies outside the training data (unseen elements, cell size), "" otherwise."""
         import pandas as pd
 
         from crystograph.data import build_graphs
@@ -87,19 +112,48 @@ class Predictor:
             for t, name in enumerate(self.targets):
                 frame[name] = mean[:, t]
                 frame[f"{name}_std"] = std[:, t]
+        frame["out_of_domain"] = [self.out_of_domain(g) for g in graphs]
         frame.attrs["skipped"] = skipped
         return frame
 
 
-def load_model(run_dir: str | Path, device: str | None = "auto") -> Predictor:
-    """Load every trained member under `run_dir` (a run, a fold or a single member directory)."""
+def load_model(run_dir: str | Path, device: str | None = "auto", *, allow_partial: bool = False) -> Predictor:
+    """Load every trained member under `run_dir` (a run, a fold or a single member directory). A run whose
+    config.yaml promises more members than are finished raises `CheckpointError` unless `allow_partial`."""
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: no such run directory")
     manifests = sorted(run_dir.rglob(MANIFEST))
     if not manifests:
         raise CheckpointError(f"{run_dir}: no trained model found (expected {MANIFEST} files from `crystograph train`)")
+    expected = _expected_members(run_dir)
+    if expected and len(manifests) < expected and not allow_partial:
+        raise CheckpointError(f"{run_dir}: unfinished run: {len(manifests)} of {expected} models are trained "
+                              "(folds × ensemble); finish it by rerunning `crystograph train` with the same "
+                              "options, or predict with the finished ones (--allow-partial)")
     dev = resolve_device(device)
     members = [load_model_dir(path.parent, device=dev) for path in manifests]
     return Predictor(members, dev)
+
+
+def _expected_members(run_dir: Path) -> int | None:
+    """folds × ensemble from a run's config.yaml (None without one)."""
+    import yaml
+
+    try:
+        train = (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("train", {})
+        return int(train.get("folds", 1)) * int(train.get("ensemble", 1))
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError):
+        return None
+
+
+def _union_domain(manifests: list[dict]) -> dict | None:
+    """Elements and atoms-per-cell range over every member's training data (None if any lacks the record)."""
+    domains = [m.get("domain") for m in manifests]
+    if not domains or any(not isinstance(d, dict) for d in domains):
+        return None
+    return {"elements": sorted({z for d in domains for z in d["elements"]}),
+            "n_atoms": [min(d["n_atoms"][0] for d in domains), max(d["n_atoms"][1] for d in domains)]}
 
 
 __all__ = ["Predictor", "Skipped", "load_model"]

@@ -1,9 +1,14 @@
 """Command line: `crystograph graph | train | predict | bench | pretrain | demo`.
 
 Every command takes `--config FILE.yaml` whose keys are the command's option names (with `-` or
-`_`); flags given on the command line override it. User errors print one line naming the input
-and the reason (no traceback) and exit with code 2; batch commands report what they skipped and
-exit 1 under `--strict` if anything was.
+`_`; a run's own config.yaml works too); flags given on the command line override it. User errors
+print one line naming the input and the reason (no traceback).
+
+Exit codes (every command):
+  0  done; inputs that could not be used are listed, counted and skipped
+  1  nothing to do: every input was skipped (no output written)
+  2  stopped on an error: a bad option, config, input or output path, a run that cannot be
+     used, training that failed, or (`--strict`) the first bad input
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ out = Console()
 
 def _load_config(ctx: typer.Context, _param, value: Optional[Path]):
     """Eager `--config`: its keys become the defaults of the other options (flags still win)."""
+    from crystograph.cli_config import ConfigKeyError, to_defaults
+
     if value is None:
         return value
     try:
@@ -38,17 +45,10 @@ def _load_config(ctx: typer.Context, _param, value: Optional[Path]):
         raise typer.BadParameter(f"{value}: cannot read YAML ({err})") from err
     if not isinstance(data, dict):
         raise typer.BadParameter(f"{value}: expected a mapping of option names to values")
-    flat: dict = {}
-    for key, val in data.items():
-        if isinstance(val, dict) and key in ("model", "train", "run", "graph"):
-            flat.update({k.replace("-", "_"): v for k, v in val.items()})
-        else:
-            flat[key.replace("-", "_")] = val
-    known = {p.name for p in ctx.command.params} - {"config"}
-    unknown = sorted(set(flat) - known)
-    if unknown:
-        raise typer.BadParameter(f"{value}: unknown option(s) {', '.join(unknown)} for `{ctx.command.name}`; "
-                                 f"known: {', '.join(sorted(known))}")
+    try:
+        flat = to_defaults(data, ctx.command.params, ctx.command.name)
+    except ConfigKeyError as err:
+        raise typer.BadParameter(f"{value}: {err}") from err
     ctx.default_map = {**(ctx.default_map or {}), **flat}
     return value
 
@@ -77,8 +77,14 @@ def user_errors(func):
     return wrapper
 
 
-def report_skipped(skipped: list[Skipped], total: int, what: str = "inputs") -> None:
-    """Say what was skipped and why, so that nothing vanishes silently."""
+def report_skipped(skipped: list[Skipped], total: int, what: str = "inputs", ignored: list[Skipped] = ()) -> None:
+    """Say what was skipped (and which folder entries were ignored) and why, so that nothing vanishes silently."""
+    if ignored:
+        console.print(f"[yellow]ignored {len(ignored)} folder entr{'y' if len(ignored) == 1 else 'ies'}:[/]")
+        for item in list(ignored)[:10]:
+            console.print(f"  [yellow]-[/] {item}", highlight=False)
+        if len(ignored) > 10:
+            console.print(f"  … and {len(ignored) - 10} more")
     if not skipped:
         console.print(f"[green]{total} {what}, none skipped[/]")
         return
@@ -98,16 +104,58 @@ def report_skipped(skipped: list[Skipped], total: int, what: str = "inputs") -> 
 def _strict_exit(skipped: list[Skipped], strict: bool) -> None:
     if strict and skipped:
         console.print(f"[bold red]--strict: {len(skipped)} input(s) failed[/]")
+        raise typer.Exit(code=2)
+
+
+def _nothing_left(n_used: int, skipped: list[Skipped]) -> None:
+    """Exit 1 when every input was skipped: there is no result to write."""
+    if n_used == 0:
+        console.print(f"[bold red]no usable input ({len(skipped)} skipped); nothing written[/]")
         raise typer.Exit(code=1)
 
 
 def _read(paths: list[Path], fmt: Optional[str], targets: Optional[list[str]], id_column: Optional[str],
-          cif_column: str, strict: bool):
+          cif_column: str, strict: bool, recursive: bool = False, species: Optional[str] = None):
+    """Records, skipped inputs (list) and ignored folder entries."""
     from crystograph.structures import read_structures
 
     result = read_structures([str(p) for p in paths], fmt=fmt, target=targets or None, id_column=id_column,
-                             cif_column=cif_column, strict=strict, progress=True)
-    return result.records, list(result.skipped)
+                             cif_column=cif_column, strict=strict, progress=True, recursive=recursive,
+                             species=species.replace(",", " ").split() if species else None)
+    return result.records, list(result.skipped), result.ignored
+
+
+def _check_output(path: Path, *, folder: bool) -> None:
+    """Before any work: `path` must be creatable as a file (`folder=False`) or a folder, and writable."""
+    import os
+
+    kind = "folder" if folder else "file"
+    if path.exists() and path.is_dir() != folder:
+        raise CrystographError(f"{path}: is {'a file' if folder else 'a folder'}; --out needs a {kind} path")
+    parent = path if folder and path.exists() else path.parent  # files are replaced by a rename in their folder
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CrystographError(f"{path}: cannot create the output {kind}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CrystographError(f"{path}: cannot write the output {kind}: {parent} is not writable")
+
+
+def _check_targets(target: list[str]) -> None:
+    repeated = sorted({t for t in target if target.count(t) > 1})
+    if repeated:
+        raise CrystographError(f"--target {', '.join(repeated)} given more than once")
+
+
+def _positive(value: Optional[float]) -> Optional[float]:
+    """Option callback: a number > 0 (or unset)."""
+    if value is not None and not value > 0:
+        raise typer.BadParameter(f"{value} is not > 0")
+    return value
+
+
+SPECIES_HELP = "Element symbols for POSCARs without a species line, e.g. 'Na Cl' (else a POTCAR beside them)."
+RECURSIVE_HELP = "Read subfolders of input folders too (otherwise they are listed as ignored)."
 
 
 # ----------------------------------------------------------------------------------------------- graph
@@ -118,15 +166,17 @@ def graph(
     fmt: Optional[str] = typer.Option(None, "--format", help="Input format (default: from the file name)."),
     cif_column: str = typer.Option("cif", help="CIF column of CSV inputs."),
     id_column: Optional[str] = typer.Option(None, help="Id column of tabular inputs."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per structure on stdout."),
-    strict: bool = typer.Option(False, help="Stop at the first bad input (exit 1)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per structure on stdout, one per line."),
+    recursive: bool = typer.Option(False, help=RECURSIVE_HELP),
+    poscar_species: Optional[str] = typer.Option(None, help=SPECIES_HELP),
+    strict: bool = typer.Option(False, help="Stop at the first bad input (exit 2)."),
     config: Optional[Path] = ConfigOption,
 ):
     """Build CrysToGraph graphs and print atoms, edges, line edges, neighbour distances, build time."""
     from crystograph.config import GraphConfig
     from crystograph.graphs import build_graph, graph_summary
 
-    records, skipped = _read(paths, fmt, None, id_column, cif_column, strict)
+    records, skipped, ignored = _read(paths, fmt, None, id_column, cif_column, strict, recursive, poscar_species)
     cfg = GraphConfig()
     rows = []
     for record in records:
@@ -141,8 +191,8 @@ def graph(
         row = {"id": record.id, "source": record.source, **graph_summary(g),
                "build_ms": 1000 * (time.perf_counter() - started)}
         rows.append(row)
-        if as_json:
-            out.print_json(json.dumps(row))
+        if as_json:  # NaN (no neighbours) is not JSON: null
+            typer.echo(json.dumps({k: None if isinstance(v, float) and v != v else v for k, v in row.items()}))
     if not as_json and rows:
         table = Table(title="crystal graphs")
         for key in rows[0]:
@@ -150,8 +200,9 @@ def graph(
         for row in rows:
             table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()])
         out.print(table)
-    report_skipped(skipped, len(rows) + len(skipped), "structures")
+    report_skipped(skipped, len(rows) + len(skipped), "structures", ignored)
     _strict_exit(skipped, strict)
+    _nothing_left(len(rows), skipped)
 
 
 # ----------------------------------------------------------------------------------------------- train
@@ -161,18 +212,23 @@ def train(
     data: list[Path] = typer.Argument(..., help="Training data: CSV with a CIF column, CGCNN folder, ASE db, …"),
     target: list[str] = typer.Option(..., "--target", help="Target column(s)."),
     out_dir: Path = typer.Option(..., "--out", help="Run directory (checkpoints, config, predictions)."),
-    folds: int = typer.Option(1, help="k-fold cross-validation (1 = one held-out test split)."),
+    folds: int = typer.Option(1, min=1, help="k-fold cross-validation (1 = one held-out test split)."),
     preset: str = typer.Option("small", help="Model size: small (CPU) | paper (Table A1)."),
     layout: str = typer.Option("stacked", help="stacked | gwt_first | parallel | no_gwt | gwt_only | no_line_graph"),
     task: str = typer.Option("regression", help="regression | classification"),
-    ensemble: int = typer.Option(1, help="Models per fold with different seeds (mean ± std)."),
-    epochs: int = typer.Option(300, help="Maximum epochs."),
-    max_minutes: Optional[float] = typer.Option(None, help="Wall-clock budget per fitted model."),
-    batch_size: int = typer.Option(32),
-    lr: float = typer.Option(1e-4, help="AdamW learning rate (paper: 1e-4)."),
+    ensemble: int = typer.Option(1, min=1, help="Models per fold with different seeds (mean ± std)."),
+    epochs: int = typer.Option(300, min=1, help="Maximum epochs (a reproducible budget)."),
+    max_minutes: Optional[float] = typer.Option(
+        None, callback=_positive, help="Wall-clock budget per fitted model. Not reproducible, even with "
+        "--deterministic: the learning-rate schedule and the stopping point follow the clock (machine load); "
+        "use --epochs or --max-steps (model.json records the steps a run took) to reproduce a run."),
+    max_steps: Optional[int] = typer.Option(None, min=1, help="Optimiser-step budget per fitted model "
+                                            "(reproducible; the schedule anneals over it)."),
+    batch_size: int = typer.Option(32, min=1),
+    lr: float = typer.Option(1e-4, callback=_positive, help="AdamW learning rate (paper: 1e-4)."),
     weight_decay: float = typer.Option(0.0, help="AdamW weight decay (paper A.7: 1e-2 when overfitting)."),
     dropout: float = typer.Option(0.0, help="Dropout on attention weights and inside the FFNs."),
-    patience: int = typer.Option(50, help="Early-stopping patience (epochs)."),
+    patience: int = typer.Option(50, min=0, help="Early-stopping patience (epochs; 0 = off)."),
     seed: int = typer.Option(0),
     pe_mode: str = typer.Option("laplacian+rw", help="laplacian+rw (paper) | periodic_rw (supercell-invariant) | none"),
     frame: str = typer.Option("canonical", help="Frame of the edge angles: canonical (the crystal's own; "
@@ -186,7 +242,9 @@ def train(
     fmt: Optional[str] = typer.Option(None, "--format"),
     cif_column: str = typer.Option("cif"),
     id_column: Optional[str] = typer.Option(None),
-    strict: bool = typer.Option(False, help="Stop at the first bad input."),
+    recursive: bool = typer.Option(False, help=RECURSIVE_HELP),
+    poscar_species: Optional[str] = typer.Option(None, help=SPECIES_HELP),
+    strict: bool = typer.Option(False, help="Stop at the first bad input (exit 2)."),
     progress: bool = typer.Option(True, help="Progress bars."),
     config: Optional[Path] = ConfigOption,
 ):
@@ -196,22 +254,26 @@ def train(
     from crystograph.config import GraphConfig, ModelConfig, TrainConfig
     from crystograph.data import build_graphs
     from crystograph.data.coremof import default_cache_dir
+    from crystograph.train.checks import check_sizes, check_train_config
     from crystograph.train.run import RunOptions, train_run
 
-    records, skipped = _read(data, fmt, target, id_column, cif_column, strict)
     graph_cfg = GraphConfig(pe_mode=pe_mode, frame=frame)
     model_cfg = ModelConfig.preset(preset, layout=layout, task=task, n_targets=len(target), graph=graph_cfg,
                                    dropout=dropout, atom_embedding_path=str(atom_embeddings) if atom_embeddings else None)
     train_cfg = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
-                            max_minutes=max_minutes, patience=patience, folds=folds, ensemble=ensemble, seed=seed,
-                            accelerator=device, devices=devices, num_nodes=num_nodes, strategy=strategy, deterministic=deterministic)
+                            max_minutes=max_minutes, max_steps=max_steps, patience=patience, folds=folds,
+                            ensemble=ensemble, seed=seed, accelerator=device, devices=devices, num_nodes=num_nodes,
+                            strategy=strategy, deterministic=deterministic)
+    check_train_config(train_cfg)  # options and output location before any work
+    _check_targets(target)
+    _check_output(out_dir, folder=True)
+    records, skipped, ignored = _read(data, fmt, target, id_column, cif_column, strict, recursive, poscar_species)
     graphs, graph_skipped = build_graphs(records, graph_cfg, targets=target, cache_dir=default_cache_dir() / "graphs",
                                          progress=progress, strict=strict)
     skipped += graph_skipped
-    report_skipped(skipped, len(graphs) + len(skipped), "structures")
+    report_skipped(skipped, len(graphs) + len(skipped), "structures", ignored)
     _strict_exit(skipped, strict)
-    if len(graphs) < 3:
-        raise CrystographError(f"only {len(graphs)} usable structures: too few to train")
+    check_sizes(len(graphs), train_cfg)
     options = RunOptions(data=[str(p) for p in data], targets=list(target))
     result = train_run(graphs, out_dir, model_cfg, dataclasses.replace(train_cfg), options, progress=progress)
     table = Table(title=f"{', '.join(target)} — {'%d-fold CV' % folds if folds > 1 else 'held-out test'}")
@@ -230,28 +292,43 @@ def train(
 def predict(
     run_dir: Path = typer.Argument(..., help="A run directory written by `crystograph train`."),
     structures: list[Path] = typer.Argument(..., help="Structure files, folders or tables."),
-    out_csv: Path = typer.Option(..., "--out", help="Predictions CSV (id, mean, std per target)."),
-    batch_size: int = typer.Option(64),
+    out_csv: Path = typer.Option(..., "--out", help="Predictions CSV (id, mean, std per target, out_of_domain)."),
+    batch_size: int = typer.Option(64, min=1),
     device: str = typer.Option("auto"),
     fmt: Optional[str] = typer.Option(None, "--format"),
     cif_column: str = typer.Option("cif"),
     id_column: Optional[str] = typer.Option(None),
-    strict: bool = typer.Option(False, help="Stop at the first bad input."),
+    allow_partial: bool = typer.Option(False, help="Predict with the finished models of an unfinished run."),
+    recursive: bool = typer.Option(False, help=RECURSIVE_HELP),
+    poscar_species: Optional[str] = typer.Option(None, help=SPECIES_HELP),
+    strict: bool = typer.Option(False, help="Stop at the first bad input (exit 2; nothing written)."),
     config: Optional[Path] = ConfigOption,
 ):
-    """Predict with a trained run (ensemble mean and std per structure)."""
+    """Predict with a trained run: ensemble mean and std per structure (std empty for a single model), and
+    `out_of_domain` naming what the training data lacked (elements, cell sizes). The CSV is written only if
+    there are predictions, atomically (an existing file is replaced whole, or kept)."""
     from crystograph.api import load_model
+    from crystograph.train.export import write_atomic
 
-    model = load_model(run_dir, device=device)
-    records, skipped = _read(structures, fmt, None, id_column, cif_column, strict)
+    _check_output(out_csv, folder=False)
+    model = load_model(run_dir, device=device, allow_partial=allow_partial)
+    records, skipped, ignored = _read(structures, fmt, None, id_column, cif_column, strict, recursive, poscar_species)
     frame = model.predict_structures([r.structure for r in records], batch_size=batch_size,
                                      ids=[r.id for r in records], progress=True)
     skipped += frame.attrs.pop("skipped", [])
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out_csv, index=False)
-    out.print(f"wrote {len(frame)} predictions ({len(model)} model(s)) to {out_csv}")
-    report_skipped(skipped, len(frame) + len(skipped), "structures")
+    report_skipped(skipped, len(frame) + len(skipped), "structures", ignored)
     _strict_exit(skipped, strict)
+    _nothing_left(len(frame), skipped)
+    write_atomic(out_csv, frame.to_csv(index=False).encode())
+    out.print(f"wrote {len(frame)} predictions ({len(model)} model(s)) to {out_csv}")
+    if len(model) == 1:
+        out.print("one model: no uncertainty (the std columns are empty); train with --ensemble or --folds for one")
+    outside = frame[frame["out_of_domain"] != ""]
+    if len(outside):
+        console.print(f"[yellow]{len(outside)} of {len(frame)} structures are outside the training data "
+                      "(column out_of_domain):[/]")
+        for ident, reason in list(zip(outside["id"], outside["out_of_domain"]))[:10]:
+            console.print(f"  [yellow]-[/] {ident}: {reason}", highlight=False)
 
 
 # ----------------------------------------------------------------------------------------------- bench
@@ -297,17 +374,20 @@ def bench(
 def pretrain(
     data: list[Path] = typer.Argument(..., help="Structures to pretrain on (any supported format)."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder (atom_embeddings.safetensors, pretrain.json)."),
-    embed_dim: int = typer.Option(64, help="Width of the learned atom embedding."),
-    epochs: int = typer.Option(50),
-    max_minutes: Optional[float] = typer.Option(None),
-    batch_size: int = typer.Option(32),
-    lr: float = typer.Option(1e-3),
+    embed_dim: int = typer.Option(64, min=1, help="Width of the learned atom embedding."),
+    epochs: int = typer.Option(50, min=1),
+    max_minutes: Optional[float] = typer.Option(None, callback=_positive,
+                                                help="Wall-clock budget (not reproducible: use --epochs for that)."),
+    batch_size: int = typer.Option(32, min=1),
+    lr: float = typer.Option(1e-3, callback=_positive),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto"),
     fmt: Optional[str] = typer.Option(None, "--format"),
     cif_column: str = typer.Option("cif"),
     id_column: Optional[str] = typer.Option(None),
-    strict: bool = typer.Option(False),
+    recursive: bool = typer.Option(False, help=RECURSIVE_HELP),
+    poscar_species: Optional[str] = typer.Option(None, help=SPECIES_HELP),
+    strict: bool = typer.Option(False, help="Stop at the first bad input (exit 2)."),
     progress: bool = typer.Option(True),
     config: Optional[Path] = ConfigOption,
 ):
@@ -315,13 +395,17 @@ def pretrain(
     from crystograph.data.coremof import default_cache_dir
     from crystograph.pretrain import pretrain as run_pretraining
 
-    records, skipped = _read(data, fmt, None, id_column, cif_column, strict)
+    _check_output(out_dir, folder=True)
+    records, skipped, ignored = _read(data, fmt, None, id_column, cif_column, strict, recursive, poscar_species)
+    if not records:
+        report_skipped(skipped, len(skipped), "structures", ignored)
+        _nothing_left(0, skipped)
     result = run_pretraining(records, out_dir, embed_dim=embed_dim, epochs=epochs, max_minutes=max_minutes,
                              batch_size=batch_size, lr=lr, seed=seed, progress=progress, accelerator=device,
-                             strict=strict, cache_dir=default_cache_dir() / "graphs")
+                             strict=strict, cache_dir=default_cache_dir() / "graphs", read_skipped=skipped)
     n_read_skipped = len(skipped)
-    skipped += list(getattr(result, "skipped", []))
-    report_skipped(skipped, len(records) + n_read_skipped, "structures")
+    skipped = list(result.skipped)  # read failures first, then cell expansion and graph failures
+    report_skipped(skipped, len(records) + n_read_skipped, "structures", ignored)
     table = Table(title="masked-atom pretraining (validation)")
     for col in ("accuracy", "accuracy on [MASK] atoms", "majority-class baseline", "epochs", "train / val"):
         table.add_column(col)

@@ -172,9 +172,10 @@ def save_atom_embedding(table: torch.Tensor, path: Path) -> Path:
     table = table.detach().to("cpu", torch.float32).contiguous()  # [119, d]
     if table.shape[0] != N_TOKENS:
         raise ValueError(f"atom embedding must have {N_TOKENS} rows, got {tuple(table.shape)}")
-    save_file({EMBEDDING_KEY: table}, str(path),
-              metadata={"format": "crystograph-atom-embedding", "rows": "atomic number Z (row 0 = MASK token)"})
-    return Path(path)
+    from crystograph.train.export import write_atomic
+
+    metadata = {"format": "crystograph-atom-embedding", "rows": "atomic number Z (row 0 = MASK token)"}
+    return write_atomic(Path(path), writer=lambda tmp: save_file({EMBEDDING_KEY: table}, str(tmp), metadata=metadata))
 
 
 def pretrain(
@@ -196,11 +197,13 @@ def pretrain(
     resume: bool = True,
     strict: bool = False,
     eval_draws: int = 8,
+    read_skipped: Sequence[Skipped] = (),
 ) -> PretrainResult:
     """Masked-atom pretraining (paper A.1) on `records` (anything with `.structure`, `.id`, `.source`).
 
     The default `graph_config` is `GraphConfig(pe_mode="none")`: the model reads only the kNN edges and
-    bond lengths, so positional encodings would be computed for nothing.
+    bond lengths, so positional encodings would be computed for nothing. `read_skipped`: inputs the caller
+    could not read; they are counted and listed in pretrain.json with the structures skipped here.
     """
     import lightning.pytorch as pl
     from crystograph.train.checkpoints import checkpoint_callbacks, merge_metrics, read_metrics, resumable_checkpoint
@@ -208,7 +211,7 @@ def pretrain(
 
     from crystograph.data import build_graphs, train_val_split
     from crystograph.device import lightning_accelerator, resolve_device
-    from crystograph.train.export import load_lightning_state
+    from crystograph.train.export import load_lightning_state, write_atomic
 
     started = time.monotonic()
     out_dir = Path(out_dir)
@@ -216,7 +219,11 @@ def pretrain(
     graph_config = graph_config or GraphConfig(pe_mode="none")
     pl.seed_everything(seed, workers=True, verbose=False)
 
+    if not (epochs >= 1 and batch_size >= 1 and lr > 0 and (max_minutes is None or max_minutes > 0)):
+        raise ValueError(f"pretraining needs epochs ≥ 1, batch size ≥ 1, lr > 0 and max_minutes > 0 (got {epochs}, "
+                         f"{batch_size}, {lr}, {max_minutes})")
     expanded, skipped = _expand(records, MIN_ATOMS)
+    skipped = [*read_skipped, *skipped]
     graphs, failed = build_graphs(expanded, graph_config, cache_dir=cache_dir, progress=progress, strict=strict,
                                   description="pretraining graphs")
     skipped += failed
@@ -293,6 +300,7 @@ def pretrain(
         "n_train": len(train_graphs),
         "n_val": len(val_graphs),
         "n_skipped": len(skipped),
+        "n_read_failures": len(read_skipped),
         "skipped": [str(s) for s in skipped],
         "wall_s": wall_s,
         "embedding": {"path": EMBEDDING_FILE, "key": EMBEDDING_KEY, "shape": [N_TOKENS, embed_dim],
@@ -302,6 +310,6 @@ def pretrain(
                    "val_fraction": val_fraction, "mask_rate": module.mask_rate, "min_atoms": MIN_ATOMS,
                    "graph": dataclasses.asdict(graph_config)},
     }
-    (out_dir / "pretrain.json").write_text(json.dumps(summary, indent=2))
+    write_atomic(out_dir / "pretrain.json", json.dumps(summary, indent=2).encode())
     plot_loss_curve(metrics_csv, out_dir / "pretrain_loss.png", decay_epoch)
     return result

@@ -137,6 +137,8 @@ def write_structures_csv(records: Iterable[StructureRecord], path: str | Path) -
 def _progress(items: Iterable, enabled: bool) -> Iterable:
     if not enabled:
         return items
+    from rich.console import Console
     from rich.progress import track
 
-    return track(items, description="reading structures", transient=True)
+    # On stderr: stdout carries results (e.g. `crystograph graph --json`, one object per line).
+    return track(items, description="reading structures", transient=True, console=Console(stderr=True))

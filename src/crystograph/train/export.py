@@ -9,6 +9,7 @@ raises `CheckpointError` with the reason.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -24,15 +25,43 @@ from crystograph.errors import CheckpointError
 
 WEIGHTS = "model.safetensors"
 MANIFEST = "model.json"
-FORMAT_VERSION = 1
+# 2: graphs in the crystal's canonical frame and 100 distinct atom-feature rows (format-1 models were trained
+# on other input features, so they are refused rather than fed inputs they never saw).
+FORMAT_VERSION = 2
+
+
+def _file_mode() -> int:
+    """The permissions a plain `open(..., "w")` gives (0o666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomic(path: Path, data: bytes | None = None, *, writer=None) -> Path:
+    """Write `data` (or call `writer(tmp_path)`) to a temporary file beside `path`, then rename it over `path`:
+    a killed job leaves the old file or the new one, never half of one. Permissions follow the umask."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if writer is not None:
+            writer(tmp)
+        else:
+            tmp.write_bytes(data or b"")
+        os.chmod(tmp, _file_mode())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def save_model(directory: Path, model: nn.Module, model_config: ModelConfig, *, task: str,
                targets: list[str], y_mean: list[float], y_std: list[float], extra: dict | None = None) -> Path:
+    """Weights, then the manifest (its presence marks a finished member), each written atomically."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(directory / WEIGHTS))
+    write_atomic(directory / WEIGHTS, writer=lambda tmp: save_file(state, str(tmp)))
     manifest = {
         "format_version": FORMAT_VERSION,
         "crystograph_version": __version__,
@@ -45,7 +74,7 @@ def save_model(directory: Path, model: nn.Module, model_config: ModelConfig, *, 
         "y_std": list(map(float, y_std)),
         **(extra or {}),
     }
-    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    write_atomic(directory / MANIFEST, json.dumps(manifest, indent=2).encode())
     return directory
 
 
@@ -65,7 +94,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         raise CheckpointError(f"{path}: not valid JSON ({err})") from err
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: model format {manifest.get('format_version')!r}, this version reads {FORMAT_VERSION}")
+        raise CheckpointError(f"{path}: model format {manifest.get('format_version')!r}, this version reads "
+                              f"{FORMAT_VERSION} (its input graphs differ: retrain the model with this version)")
     if manifest.get("crystograph_version") != __version__:
         warnings.warn(
             f"{path}: written by crystograph {manifest.get('crystograph_version')}, this is {__version__}; "

@@ -139,7 +139,7 @@ def fit(
     scaler = TargetScaler.fit(y_train) if task == "regression" else TargetScaler.identity(y_train.shape[1])
     steps_per_epoch = max(1, math.ceil(len(train_graphs) / train_config.batch_size))
     module = PropertyModule(model, train_config, task=task, y_mean=scaler.mean, y_std=scaler.std,
-                            total_steps=steps_per_epoch * train_config.epochs)
+                            total_steps=min(steps_per_epoch * train_config.epochs, train_config.max_steps or 2**62))
 
     # DDP: every process loads its slice of each global batch (see EpochShuffleSampler).
     rank, world = _rank_and_world(train_config)
@@ -155,6 +155,7 @@ def fit(
         callbacks.append(EarlyStopping(monitor=monitor, mode="min", patience=train_config.patience))
     trainer = pl.Trainer(
         max_epochs=train_config.epochs,
+        max_steps=train_config.max_steps or -1,
         max_time=timedelta(minutes=train_config.max_minutes) if train_config.max_minutes else None,
         accelerator=lightning_accelerator(train_config.accelerator),
         devices=train_config.devices,

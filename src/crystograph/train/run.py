@@ -30,7 +30,15 @@ import yaml
 from crystograph.config import ModelConfig, TrainConfig, to_dict
 from crystograph.errors import CrystographError
 from crystograph.data import kfold_indices, stack_targets, train_val_split
-from crystograph.train.export import MANIFEST, save_model, to_units
+from crystograph.train.checks import (
+    check_same_data,
+    check_sizes,
+    check_targets,
+    check_train_config,
+    data_fingerprint,
+    run_started,
+)
+from crystograph.train.export import MANIFEST, save_model, to_units, write_atomic
 from crystograph.train.module import PropertyModule
 from crystograph.train.fit import fit, is_global_zero, predict
 
@@ -62,12 +70,8 @@ class RunResult:
 
 
 # Settings that may differ when a run is resumed (where and how fast it runs, not what it learns).
-_RESUMABLE_KEYS = {"accelerator", "devices", "num_nodes", "strategy", "num_workers", "max_minutes", "deterministic"}
-
-
-def _comparable(config: dict) -> dict:
-    return {section: {k: v for k, v in values.items() if k not in _RESUMABLE_KEYS}
-            for section, values in config.items() if isinstance(values, dict)}
+_RESUMABLE_KEYS = {"accelerator", "devices", "num_nodes", "strategy", "num_workers", "max_minutes", "deterministic",
+                   "data"}  # `data`: the paths may move; data.json's fingerprint says whether the data changed
 
 
 def write_config(out_dir: Path, model_config: ModelConfig, train_config: TrainConfig, options: RunOptions) -> Path:
@@ -77,15 +81,15 @@ def write_config(out_dir: Path, model_config: ModelConfig, train_config: TrainCo
     path = out_dir / "config.yaml"
     config = yaml.safe_load(yaml.safe_dump(
         {"model": to_dict(model_config), "train": to_dict(train_config), "run": dataclasses.asdict(options)}))
-    if path.exists():
+    if path.exists() and run_started(out_dir):  # a run that failed before its first checkpoint never started
         previous = yaml.safe_load(path.read_text()) or {}
-        if _comparable(previous) != _comparable(config):
-            changed = sorted(f"{section}.{key}" for section in config for key in config[section]
-                             if key not in _RESUMABLE_KEYS
-                             and previous.get(section, {}).get(key) != config[section][key])
+        changed = sorted(f"{section}.{key}" for section in config for key in config[section]
+                         if key not in _RESUMABLE_KEYS and key in previous.get(section, {})
+                         and previous[section][key] != config[section][key])
+        if changed:
             raise CrystographError(f"{out_dir}: holds a run with other settings ({', '.join(changed[:6])} differ); "
                                    "resume it with the same settings, or choose another --out")
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    write_atomic(path, yaml.safe_dump(config, sort_keys=False).encode())
     return path
 
 
@@ -110,12 +114,45 @@ def _fit_member(graphs, train_idx, member_dir: Path, model_config: ModelConfig, 
     result = fit(CrysToGraph(model_config), [graphs[train_idx[i]] for i in tr], [graphs[train_idx[i]] for i in va],
                  train_config, member_dir, task=model_config.task, seed=seed, progress=progress)
     module = result.module
+    _check_finite(module, result, member_dir)
     if not is_global_zero():  # DDP worker processes train; rank 0 alone writes files
         return module, result
     save_model(member_dir, module.model, model_config, task=model_config.task, targets=options.targets,
                y_mean=module.y_mean.tolist(), y_std=module.y_std.tolist(),
-               extra={"best_val_mae": result.val_mae, "epochs": result.epochs, "seed": seed})
+               extra={"best_val_mae": result.val_mae, "epochs": result.epochs, "steps": int(module.global_step),
+                      "seed": seed, "domain": training_domain([graphs[i] for i in train_idx])})
     return module, result
+
+
+def _check_finite(module, result, member_dir: Path) -> None:
+    """A fit whose loss or weights went non-finite stops the run; its checkpoints are removed (a rerun
+    would resume the diverged state)."""
+    import shutil
+
+    weights_ok = all(bool(torch.isfinite(p).all()) for p in module.parameters())
+    if weights_ok and not _logged_non_finite(member_dir / "metrics.csv"):
+        return
+    shutil.rmtree(member_dir / "checkpoints", ignore_errors=True)
+    raise CrystographError(f"{member_dir}: training diverged (non-finite loss or weights); no model was saved — "
+                           "check the targets' scale, or lower --lr")
+
+
+def _logged_non_finite(metrics_csv: Path) -> bool:
+    """True if the CSV log holds a nan/inf loss (blank cells are epochs without that metric)."""
+    import pandas as pd
+
+    if not metrics_csv.exists() or metrics_csv.stat().st_size == 0:
+        return False
+    log = pd.read_csv(metrics_csv, dtype=str, keep_default_na=False)
+    cells = [v.strip().lower() for c in log.columns if "loss" in c or "mae" in c for v in log[c]]
+    return any(v in ("nan", "inf", "-inf", "infinity", "-infinity") for v in cells)
+
+
+def training_domain(graphs: Sequence) -> dict:
+    """Elements (atomic numbers) and cell sizes (atoms per cell) a member was trained on."""
+    elements = sorted({int(z) for g in graphs for z in g.z.tolist()})
+    sizes = [int(g.num_nodes) for g in graphs]
+    return {"elements": elements, "n_atoms": [min(sizes), max(sizes)] if sizes else [0, 0]}
 
 
 def _to_units(model, raw: np.ndarray, member_dir: Path) -> np.ndarray:
@@ -134,10 +171,14 @@ def train_run(graphs: Sequence, out_dir: Path | str, model_config: ModelConfig, 
 
     out_dir = Path(out_dir)
     rank_zero = is_global_zero()
-    if rank_zero:
-        write_config(out_dir, model_config, train_config, options)
+    check_train_config(train_config)
+    check_sizes(len(graphs), train_config)
     y = stack_targets(graphs)  # [N, T]
     ids = [str(getattr(g, "sample_id", i)) for i, g in enumerate(graphs)]
+    check_targets(y, ids, options.targets, model_config.task)
+    if rank_zero:
+        check_same_data(out_dir, data_fingerprint(graphs, ids, y))
+        write_config(out_dir, model_config, train_config, options)
     started = time.monotonic()
     fold_mae, dummy_mae, frames = [], [], []
     for fold, (train_idx, test_idx) in enumerate(_splits(len(graphs), train_config, options)):
