@@ -332,21 +332,46 @@ def predict(
 
 
 # ----------------------------------------------------------------------------------------------- bench
+def _print_tasks() -> None:
+    """One plain line per task (names are never truncated, whatever the terminal width)."""
+    from crystograph.bench.registry import GROUPS, TASKS
+
+    for t in TASKS.values():
+        typer.echo(f"{t.name:30s} {t.benchmark:14s} {t.metric:7s} {t.unit:11s} {t.label()}")
+    typer.echo("groups: " + ", ".join(f"{k} ({len(v)})" for k, v in GROUPS.items()))
+
+
+def _export_folds(tasks: list[str], folder: Path, data_dir: Optional[Path], seed: int, limit: Optional[int],
+                  progress: bool) -> None:
+    from crystograph.bench.folds import export_folds_csv
+    from crystograph.bench.registry import resolve_tasks
+
+    for task in resolve_tasks(tasks):
+        path = export_folds_csv(task, folder / f"{task.name}_folds.csv", data_dir=data_dir, seed=seed, limit=limit,
+                                progress=progress)
+        out.print(f"wrote {path}")
+
+
 @app.command()
 @user_errors
 def bench(
-    tasks: list[str] = typer.Argument(..., help="Task names or groups (matbench, unconvbench, local, local_small); "
-                                                "`--list` shows them."),
+    tasks: Optional[list[str]] = typer.Argument(None, help="Task names or groups (matbench, unconvbench, local, "
+                                                           "local_small), or comma-separated; `--list` shows them."),
+    list_tasks: bool = typer.Option(False, "--list", help="List the tasks and groups, then exit."),
     model: str = typer.Option("crystograph", help="crystograph | cgcnn | dummy"),
     preset: str = typer.Option("small", help="CrysToGraph size: small | paper."),
     layout: str = typer.Option("stacked", help="CrysToGraph layout or ablation."),
-    folds: Optional[int] = typer.Option(None, help="Run folds 0..N-1 only (default: all 5)."),
+    folds: Optional[str] = typer.Option(None, help="N = folds 0..N-1; '0,3' or '3,' = those folds (default: all 5)."),
     max_minutes: float = typer.Option(3.0, help="Training budget per fold, in minutes."),
     epochs: Optional[int] = typer.Option(None, help="Cap on epochs per fold (the budget usually stops first)."),
     limit: Optional[int] = typer.Option(None, help="Use only the first N rows (smoke tests)."),
-    data_dir: Optional[Path] = typer.Option(None, help="Folder with the local datasets (default ../shared/data)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", help="Results folder (default benchmarks/results)."),
-    run_dir: Optional[Path] = typer.Option(None, help="Per-fold files (default runs/bench)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Folder with the local datasets "
+                                                       "(default $CRYSTOGRAPH_SHARED_DATA)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Results folder (<task>__<model>.json, plots/)."),
+    run_dir: Optional[Path] = typer.Option(None, help="Per-fold files (default OUT/runs)."),
+    export_folds: Optional[Path] = typer.Option(None, metavar="DIR", help="Write DIR/<task>_folds.csv (id, cif, "
+                                                "target, fold) for an external baseline, then exit."),
+    download: bool = typer.Option(True, help="Allow downloading MatBench files (--no-download: local files only)."),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto"),
     strict: bool = typer.Option(False, help="Stop at the first bad record."),
@@ -354,17 +379,29 @@ def bench(
     config: Optional[Path] = ConfigOption,
 ):
     """Benchmark a model on MatBench / UnconvBench / local tasks; finished folds are never recomputed."""
-    from crystograph.bench.runner import run_bench
+    from crystograph.bench.runner import parse_folds, run_bench
+    from crystograph.errors import InputError
 
-    results = run_bench(tasks, model=model, preset=preset, folds=folds, max_minutes=max_minutes, data_dir=data_dir,
-                        out_dir=out_dir, strict=strict, layout=layout, run_dir=run_dir, seed=seed, limit=limit,
-                        epochs=epochs, accelerator=device, progress=progress)
+    if list_tasks:
+        _print_tasks()
+        return
+    if not tasks:
+        raise InputError("TASKS", "name at least one task or group (`crystograph bench --list` shows them)")
+    if export_folds is not None:
+        _export_folds(tasks, export_folds, data_dir, seed, limit, progress)
+        return
+    if out_dir is None:
+        raise InputError("--out", "name the results folder (benchmarks/run_bench.py uses the repository's)")
+    results = run_bench(tasks, model=model, preset=preset, folds=parse_folds(folds), max_minutes=max_minutes,
+                        data_dir=data_dir, out_dir=out_dir, strict=strict, layout=layout, run_dir=run_dir, seed=seed,
+                        limit=limit, epochs=epochs, accelerator=device, allow_download=download, progress=progress)
     table = Table(title=f"benchmark: {model}")
     for col in ("task", "metric", "mean", "std", "folds"):
         table.add_column(col)
     for res in results:
-        table.add_row(res["task"], res["metric"], f"{res['mean']:.4g}", f"{res.get('std', float('nan')):.3g}",
-                      str(len(res["folds"])))
+        mean, std = res["mean"], res.get("std")
+        table.add_row(res["task"], res["metric"], "n/a" if mean is None else f"{mean:.4g}",
+                      "n/a" if std is None else f"{std:.3g}", str(len(res["folds"])))
     out.print(table)
 
 
@@ -425,6 +462,7 @@ def demo(
     max_atoms: int = typer.Option(40, help="Keep cells with at most this many atoms (CPU-sized)."),
     limit: Optional[int] = typer.Option(None, help="At most this many structures."),
     max_minutes: float = typer.Option(4.0, help="Training budget in minutes."),
+    epochs: int = typer.Option(300, help="Cap on epochs (the budget usually stops training first)."),
     out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
     preset: str = typer.Option("small"),
     seed: int = typer.Option(0),
@@ -446,7 +484,7 @@ def demo(
                                    progress=progress)
     report_skipped(skipped, len(graphs) + len(skipped), "graphs")
     model_cfg = ModelConfig.preset(preset, graph=graph_cfg)
-    train_cfg = TrainConfig(lr=1e-3, epochs=300, max_minutes=max_minutes, patience=30, batch_size=32, seed=seed)
+    train_cfg = TrainConfig(lr=1e-3, epochs=epochs, max_minutes=max_minutes, patience=30, batch_size=32, seed=seed)
     result = train_run(graphs, out_dir, model_cfg, train_cfg, RunOptions(data=["core-mof:2019-ASR"], targets=[prop],
                                                                          test_fraction=0.15), progress=progress)
     table = Table(title=f"CoRE MOF 2019 {prop}: held-out test set ({int(0.15 * len(graphs))} MOFs)")
