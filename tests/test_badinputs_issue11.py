@@ -270,3 +270,16 @@ def test_max_steps_is_a_recorded_reproducible_budget(tmp_path):
     assert json.loads((run / "fold_0" / "member_0" / "model.json").read_text())["steps"] == 3
     help_text = " ".join(_run("train", "--help").output.split())
     assert "Not reproducible" in help_text
+
+
+def test_pretrain_counts_and_names_read_failures(tmp_path):
+    data = write_csv(synthetic_records(8), tmp_path / "syn.csv")
+    bad = tmp_path / "bad.cif"
+    bad.write_text("data_x\nnot a cif\n")
+    out = tmp_path / "atoms"
+    result = _run("pretrain", data, bad, "--out", out, "--epochs", "1", "--embed-dim", "8", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "skipped 1 of 9" in result.output and "bad.cif: malformed CIF" in result.output
+    summary = json.loads((out / "pretrain.json").read_text())
+    assert summary["n_read_failures"] == 1 and "bad.cif" in summary["skipped"][0]
+    assert _run("pretrain", bad, "--out", tmp_path / "none", "--no-progress").exit_code == 1  # nothing usable
