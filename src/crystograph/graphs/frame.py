@@ -50,67 +50,83 @@ _PROBE_WEIGHTS = np.array([1.0, 0.618, 0.381])
 _SHARPNESS = 2.3
 
 
-def lattice_vectors(lattice: np.ndarray, periodic, radius: float) -> np.ndarray:
-    """All non-zero lattice vectors [m, 3] of length <= radius along the periodic directions.
-
-    Coefficients are bounded exactly, |n_i| <= radius * |dual_i|, with the dual basis of the periodic rows.
-    """
-    basis = np.asarray(lattice, dtype=np.float64)[np.asarray(periodic, dtype=bool)]  # [p, 3]
+def _coefficient_bounds(basis: np.ndarray, radius: float) -> np.ndarray:
+    """[p] bounds |n_i| <= radius * |dual_i| on the coefficients of lattice vectors of length <= radius."""
     dual = np.linalg.pinv(basis)  # [3, p]: v @ dual = coefficients
-    nmax = np.floor(radius * np.linalg.norm(dual, axis=0) + 1e-9).astype(int)  # [p]
-    grids = np.meshgrid(*[np.arange(-m, m + 1) for m in nmax], indexing="ij")
-    coeffs = np.stack([g.ravel() for g in grids], axis=1)  # [c, p]
+    return np.floor(radius * np.sqrt((dual * dual).sum(0)) + 1e-9).astype(int)
+
+
+def lattice_vectors(basis: np.ndarray, radius: float) -> np.ndarray:
+    """All non-zero vectors [m, 3] of length <= radius of the lattice spanned by the rows of basis [p, 3]."""
+    nmax = _coefficient_bounds(basis, radius)
+    coeffs = np.indices(tuple(2 * nmax + 1)).reshape(len(nmax), -1).T - nmax  # [c, p]
     vecs = coeffs @ basis  # [c, 3]
-    norm = np.linalg.norm(vecs, axis=1)
+    norm = np.sqrt((vecs * vecs).sum(1))
     return vecs[(norm > 1e-8) & (norm <= radius)]
 
 
-def _reduced_basis(lattice: np.ndarray, periodic: np.ndarray) -> np.ndarray:
-    """Rows of a reduced basis of the periodic sub-lattice (LLL via pymatgen for 3-D, as given for 2-D)."""
-    if periodic.all():
+def _short_vectors(lattice: np.ndarray, periodic: np.ndarray) -> np.ndarray:
+    """The lattice vectors up to the second basis length (+ tol) of a reduced basis of the periodic rows.
+
+    The given rows are used when they bound the search to a few hundred coefficient triples; otherwise they
+    are LLL-reduced first (pymatgen), which keeps the search small for skewed cells.
+    """
+    basis = lattice[periodic]  # [p, 3]
+    radius = np.sort(np.sqrt((basis * basis).sum(1)))[1] + 2 * FRAME_TOL
+    if np.prod(2 * _coefficient_bounds(basis, radius) + 1) > 343 and periodic.all():
         from pymatgen.core import Lattice
 
-        return np.asarray(Lattice(lattice).get_lll_reduced_lattice().matrix)
-    return np.asarray(lattice)[periodic]
+        basis = np.asarray(Lattice(basis).get_lll_reduced_lattice().matrix)
+        radius = np.sort(np.sqrt((basis * basis).sum(1)))[1] + 2 * FRAME_TOL
+    return lattice_vectors(basis, radius)
 
 
-def frame_from_pair(u: np.ndarray, w: np.ndarray | None) -> np.ndarray:
-    """Q [3, 3] with columns e1 = u/|u|, e2, e3 = u x w / |u x w| (w in the xy-plane, +y side)."""
-    e1 = u / np.linalg.norm(u)
-    normal = np.cross(u, w) if w is not None else np.zeros(3)
-    if np.linalg.norm(normal) < PARALLEL_TOL * np.linalg.norm(u) * (np.linalg.norm(w) if w is not None else 1):
-        helper = np.eye(3)[int(np.argmin(np.abs(e1)))]  # any fixed axis not along u
-        normal = np.cross(e1, helper)
-    e3 = normal / np.linalg.norm(normal)
-    e2 = np.cross(e3, e1)
-    return np.stack([e1, e2, e3], axis=1)
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a x b over the last axis (broadcasting; numpy's cross is slow for small arrays)."""
+    a, b = np.broadcast_arrays(a, b)
+    return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1], a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
+                     a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
+
+
+def _frames(e1: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """[C, 3, 3] rotations with columns e1, e2 = e3 x e1, e3 = normal / |normal| (e1 unit, normal ⟂ e1)."""
+    e3 = normal / np.linalg.norm(normal, axis=-1, keepdims=True)
+    return np.stack([e1, _cross(e3, e1), e3], axis=-1)
+
+
+def _any_normal(e1: np.ndarray) -> np.ndarray:
+    """A fixed unit vector perpendicular to each row of e1 [C, 3] (for collinear point sets)."""
+    helper = np.eye(3)[np.argmin(np.abs(e1), axis=-1)]  # the axis least along e1
+    return _cross(e1, helper)
 
 
 def candidate_frames(vectors: np.ndarray, tol: float = FRAME_TOL) -> np.ndarray:
     """Candidate rotations [C, 3, 3] from a point set of vectors [m, 3] (see the module docstring)."""
     norm = np.linalg.norm(vectors, axis=1)  # [m]
-    shortest = vectors[norm <= norm.min() + tol]  # [s, 3]
-    frames = []
-    for u in shortest:
-        cross = np.linalg.norm(np.cross(u, vectors), axis=1)  # [m]
-        apart = cross > PARALLEL_TOL * np.linalg.norm(u) * norm
-        if not apart.any():
-            frames.append(frame_from_pair(u, None))
-            continue
-        second = norm[apart].min()
-        for w in vectors[apart & (norm <= second + tol)]:
-            frames.append(frame_from_pair(u, w))
-    return np.stack(frames)
+    first = norm <= norm.min() + tol
+    u, u_norm = vectors[first], norm[first]  # [s, 3], [s]
+    cross = _cross(u[:, None, :], vectors[None, :, :])  # [s, m, 3]
+    cross_norm = np.linalg.norm(cross, axis=-1)  # [s, m]
+    apart = cross_norm > PARALLEL_TOL * u_norm[:, None] * norm[None, :]  # w not parallel to u
+    second = np.where(apart, norm[None, :], np.inf).min(axis=1)  # [s] λ2(u)
+    su, sw = np.nonzero(apart & (norm[None, :] <= second[:, None] + tol))  # candidate pairs (u, w)
+    e1 = u / u_norm[:, None]  # [s, 3]
+    frames = [_frames(e1[su], cross[su, sw])]
+    lonely = ~np.isfinite(second)  # u with every vector collinear to it
+    if lonely.any():
+        frames.append(_frames(e1[lonely], _any_normal(e1[lonely])))
+    return np.concatenate(frames)
 
 
 def frame_score(frames: np.ndarray, vec: np.ndarray, z_centre: np.ndarray, z_neighbor: np.ndarray) -> np.ndarray:
     """Score [C] of each candidate frame: Σ_e c_e Σ_m a_m exp(κ û_e·p_m), û_e = v_e Q / |v_e|."""
-    r = np.linalg.norm(vec, axis=1)  # [E]
+    r = np.sqrt((vec * vec).sum(1))  # [E]
     unit = vec / r[:, None]  # [E, 3]
     weight = (1.0 + 0.137 * np.sqrt(z_centre) + 0.0291 * z_neighbor ** 0.71) * np.exp(-r / 3.1)  # [E]
-    rotated = np.einsum("ej,cjk->cek", unit, frames)  # [C, E, 3]
-    f = np.exp(_SHARPNESS * rotated @ _PROBES.T) @ _PROBE_WEIGHTS  # [C, E]
-    return f @ weight  # [C]
+    n_frames, n_probes = len(frames), len(_PROBES)
+    probes = (frames @ _PROBES.T).transpose(1, 0, 2).reshape(3, -1)  # [3, C * m]: Q p_m, as (û Q)·p = û·(Q p)
+    f = np.exp(_SHARPNESS * (unit @ probes)).reshape(-1, n_frames, n_probes) @ _PROBE_WEIGHTS  # [E, C]
+    return weight @ f  # [C]
 
 
 def canonical_rotation(lattice: np.ndarray, periodic, vec: np.ndarray, z_centre: np.ndarray,
@@ -122,9 +138,7 @@ def canonical_rotation(lattice: np.ndarray, periodic, vec: np.ndarray, z_centre:
     """
     periodic = np.broadcast_to(np.asarray(periodic, dtype=bool), (3,))
     if periodic.sum() >= 2:
-        basis = _reduced_basis(np.asarray(lattice, dtype=np.float64), periodic)
-        lengths = np.sort(np.linalg.norm(basis, axis=1))
-        vectors = lattice_vectors(basis, np.ones(len(basis), dtype=bool), lengths[1] + 2 * FRAME_TOL)
+        vectors = _short_vectors(np.asarray(lattice, dtype=np.float64), periodic)
     else:
         vectors = np.asarray(vec, dtype=np.float64)
     frames = candidate_frames(vectors)
