@@ -31,6 +31,7 @@ def _structure_items(corpus):
     return [c for c in corpus if not c.read_kwargs]  # items that need no target column
 
 
+@pytest.mark.slow
 def test_graph_command_on_every_corpus_item(corpus):
     tried = 0
     for item in _structure_items(corpus):
@@ -50,6 +51,7 @@ def test_graph_command_on_every_corpus_item(corpus):
     assert tried >= 15
 
 
+@pytest.mark.slow
 def test_graph_batch_counts_every_skip(corpus):
     items = [c for c in _structure_items(corpus) if c.kind == "structure"]
     result = runner.invoke(app, ["graph", *[str(c.path) for c in items], "--json"])
@@ -59,6 +61,7 @@ def test_graph_batch_counts_every_skip(corpus):
     assert f"skipped {n_bad} of {len(items)}" in result.output, result.output
 
 
+@pytest.mark.slow
 def test_train_skips_bad_rows_and_strict_stops(tmp_path, corpus):
     for item in [c for c in corpus if c.kind == "table" and c.read_kwargs.get("target")]:
         good = write_csv(synthetic_records(12), tmp_path / f"{item.name}_good.csv", column=item.read_kwargs["target"])
@@ -75,6 +78,7 @@ def test_train_skips_bad_rows_and_strict_stops(tmp_path, corpus):
             assert strict.exit_code == 2 and item.path.name in strict.output, (item.name, strict.output)
 
 
+@pytest.mark.slow
 def test_predict_reports_each_bad_structure(tmp_path, corpus):
     data = write_csv(synthetic_records(12), tmp_path / "train.csv")
     run = tmp_path / "run"

@@ -66,6 +66,7 @@ def test_read_structure_single_files(item):
         assert len(read_structure(item.path)) >= 1
 
 
+@pytest.mark.slow
 def test_all_items_in_one_batch(corpus):
     """A list of every corpus path: nothing vanishes, and the summary counts reasons."""
     paths = [i.path for i in corpus if not i.read_kwargs]
@@ -97,6 +98,7 @@ def test_fmt_override_reads_wrong_extension(corpus):
     assert read_structure(txt.path, fmt="cif").composition.reduced_formula == "NaCl"
 
 
+@pytest.mark.slow
 def test_big_cell_validates_fast(corpus):
     big = read_structure(next(i for i in corpus if i.name == "big_3000_atoms").path, validate=False)
     assert len(big) == 3000

@@ -117,6 +117,7 @@ def test_dummy_on_first_40_rows_of_supercon(tmp_path, monkeypatch):
     assert any("cdvae@840cd70" in line for line in res["data_source"]["provenance"])
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_local_matbench_folds_checked_against_official(tmp_path, monkeypatch):
     path = shared_file("matbench/matbench_v0.1_validation.json.gz")

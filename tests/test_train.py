@@ -31,6 +31,8 @@ def real_graphs():
     return graphs
 
 
+@pytest.mark.shared_data
+@pytest.mark.slow
 def test_model_overfits_32_real_structures(real_graphs, tmp_path):
     from crystograph.nn import CrysToGraph
     from crystograph.train import fit, predict
@@ -48,17 +50,24 @@ def test_model_overfits_32_real_structures(real_graphs, tmp_path):
     assert (tmp_path / "learning_curve.png").exists()
 
 
-def test_save_load_identical_predictions(real_graphs, tmp_path):
+@pytest.fixture(scope="module")
+def synthetic_graphs():
+    graphs, skipped = build_graphs(synthetic_records(12), targets=["a"], progress=False)
+    assert not skipped
+    return graphs
+
+
+def test_save_load_identical_predictions(synthetic_graphs, tmp_path):
     from crystograph.nn import CrysToGraph
     from crystograph.train import predict
     from crystograph.train.export import load_model_dir, save_model
 
     cfg = _tiny_model_config()
     model = CrysToGraph(cfg).eval()
-    save_model(tmp_path, model, cfg, task="regression", targets=["tc_K"], y_mean=[0.0], y_std=[1.0])
+    save_model(tmp_path, model, cfg, task="regression", targets=["a"], y_mean=[0.0], y_std=[1.0])
     loaded, manifest = load_model_dir(tmp_path)
-    assert manifest["targets"] == ["tc_K"]
-    np.testing.assert_array_equal(predict(model, real_graphs[:8]), predict(loaded, real_graphs[:8]))
+    assert manifest["targets"] == ["a"]
+    np.testing.assert_array_equal(predict(model, synthetic_graphs), predict(loaded, synthetic_graphs))
 
 
 def test_kfold_run_writes_everything_and_resumes(tmp_path):
@@ -105,6 +114,7 @@ def test_classification_task_trains(tmp_path):
     assert p.shape == (16, 1) and ((p >= 0) & (p <= 1)).all()
 
 
+@pytest.mark.slow
 def test_graph_cache_concurrent_writers_and_reuse(tmp_path):
     """Two processes filling one cache at once never fail a record (unique temporary files)."""
     import subprocess

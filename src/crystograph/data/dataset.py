@@ -89,7 +89,10 @@ class GraphCache:
             tmp.replace(path)  # atomic: a killed job never leaves a truncated cache entry
         except OSError as err:
             warnings.warn(f"graph cache {self.root}: could not write {path.name} ({err})", stacklevel=2)
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:  # e.g. the cache root is a file: there is no temporary file either
+                pass
 
 
 def _target_tensor(record: "StructureRecord", targets: Sequence[str]) -> torch.Tensor:

@@ -29,6 +29,8 @@ from crystograph.train.module import PropertyModule
 
 quiet_lightning()
 
+SEED_STRIDE = 100_003  # a prime: (seed, epoch) pairs map to distinct shuffling seeds for any epoch < SEED_STRIDE
+
 
 @dataclass
 class FitResult:
@@ -57,7 +59,7 @@ class EpochShuffleSampler(torch.utils.data.Sampler):
         self.epoch = epoch
 
     def _indices(self) -> list[int]:
-        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        generator = torch.Generator().manual_seed(self.seed * SEED_STRIDE + self.epoch)
         order = torch.randperm(self.n, generator=generator).tolist()
         if self.world_size == 1:
             return order

@@ -20,6 +20,10 @@ from torch import nn
 
 from crystograph.config import TrainConfig
 
+WARMUP_FRACTION = 0.05  # `onecycle`: share of training spent warming up
+WARMUP_START = 0.1  # learning-rate factor at the start of the warm-up
+LR_FLOOR = 0.01  # learning-rate factor at the end of the cosine decay
+
 
 class PropertyModule(pl.LightningModule):
     def __init__(
@@ -98,11 +102,11 @@ class PropertyModule(pl.LightningModule):
         if schedule == "none":
             return 1.0
         p = self._progress()
-        warmup = 0.05 if schedule == "onecycle" else 0.0
+        warmup = WARMUP_FRACTION if schedule == "onecycle" else 0.0
         if p < warmup:
-            return 0.1 + 0.9 * p / warmup
+            return WARMUP_START + (1.0 - WARMUP_START) * p / warmup
         q = (p - warmup) / (1.0 - warmup)
-        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * q))
+        return LR_FLOOR + (1.0 - LR_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * q))
 
     def configure_optimizers(self):
         cfg = self.train_config
