@@ -26,6 +26,12 @@ crystal with a mirror or inversion symmetry is its own mirror image up to a rota
 reflection-invariant; a chiral crystal and its enantiomer may be predicted differently (as different
 crystals; scalar properties of enantiomers are equal, so such a model's two answers bound its error).
 
+Near-symmetric crystals: scores that differ by more than round-off (`SCORE_TIE`, 1e-11 relative) pick one
+frame, so a crystal a hair away from a higher symmetry (as CIFs written to 6 decimals often are) still gets one
+frame for any rotation or cell choice of the same coordinates. Two files whose coordinates differ by more than
+that may pick near-equivalent frames; the features then agree except where an angle sits on the RBF range's
+edge (φ = ±π), which is the paper's non-periodic φ encoding.
+
 Tolerances and degenerate cases: lengths within `FRAME_TOL` (1e-3 Å) count as equal when the candidate set
 is formed (a larger set is harmless: the score decides). A structure with fewer than two periodic directions
 (`pbc`) takes its candidate vectors from the neighbour displacements instead of the lattice. When every
@@ -42,7 +48,7 @@ import numpy as np
 Frame = Literal["canonical", "lab"]
 
 FRAME_TOL = 1e-3  # Å: lattice-vector lengths this close count as equal when candidate frames are formed
-SCORE_TIE = 1e-9  # relative: frames whose scores differ by less are related by a symmetry of the crystal
+SCORE_TIE = 1e-11  # relative: scores closer than this are equal up to round-off (a symmetry of the crystal)
 PARALLEL_TOL = 1e-6  # |u x w| / (|u| |w|) below this: u and w are parallel
 # Fixed generic directions, weights and sharpness of the score function f (no symmetry among them).
 _PROBES = np.array([[0.8017, 0.1243, 0.5847], [-0.2674, 0.9123, 0.3101], [0.3366, -0.4425, 0.8313]])
