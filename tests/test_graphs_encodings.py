@@ -11,6 +11,7 @@ from pymatgen.core import Lattice, Structure
 
 from crystograph.config import GraphConfig
 from crystograph.graphs import build_graph
+import crystograph.graphs.encodings as enc
 from crystograph.graphs.encodings import _weights, laplacian_pe, positional_encoding, random_walk_pe
 
 
@@ -114,3 +115,132 @@ def test_pe_supercell_changes_only_in_cell_mode():
     for mode, same in (("periodic_rw", True), ("laplacian+rw", False)):
         p, ps = build_graph(s, GraphConfig(pe_mode=mode)).pe, build_graph(sc, GraphConfig(pe_mode=mode)).pe
         assert torch.allclose(ps, p[idx], atol=1e-6) == same, mode
+
+
+# --- sparse paths for large cells (n > SPARSE_MIN_ATOMS) vs the dense reference ---------------------------------
+
+
+def _rocksalt_supercell_edges(m: int):
+    from crystograph.graphs.neighbors import knn
+
+    s = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    s = s * (m, m, m)
+    cfg = GraphConfig()
+    z = np.array([site.specie.Z for site in s])
+    nb = knn(np.asarray(s.cart_coords), np.asarray(s.lattice.matrix), cfg.k, cfg.max_radius, atomic_numbers=z,
+             periodic=(True, True, True), frame=cfg.frame)
+    return nb.neighbor, nb.centre, len(s)
+
+
+def _both_paths(monkeypatch, fn, w, *args):
+    """(dense, sparse) results of fn(w, *args) with the threshold forced either way."""
+    monkeypatch.setattr(enc, "SPARSE_MIN_ATOMS", 1 << 62)
+    dense = fn(w, *args)
+    monkeypatch.setattr(enc, "SPARSE_MIN_ATOMS", 4)
+    return dense, fn(w, *args)
+
+
+def _certified(monkeypatch):
+    """Records whether each sparse eigensolve returned a result (False: fell back to dense eigh)."""
+    calls, solver = [], enc._sparse_smallest_eigs
+
+    def traced(*a, **kw):
+        res = solver(*a, **kw)
+        calls.append(res is not None)
+        return res
+
+    monkeypatch.setattr(enc, "_sparse_smallest_eigs", traced)
+    return calls
+
+
+def test_sparse_weights_equal_dense():
+    src, dst = _random_multigraph(30, 200, 5)
+    ws = enc._sparse_weights(src, dst, 30)
+    assert ws.format == "csr" and np.array_equal(ws.toarray(), _weights(src, dst, 30))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_sparse_random_walk_equals_dense(monkeypatch, seed):
+    src, dst = _random_multigraph(300, 1500, seed)  # self-loops, multi-edges, maybe isolated atoms
+    w = enc._sparse_weights(src, dst, 300)
+    dense, sp = _both_paths(monkeypatch, random_walk_pe, w, 8)
+    np.testing.assert_allclose(sp, dense, atol=1e-10, rtol=0)
+    _, sp_odd = _both_paths(monkeypatch, random_walk_pe, w.toarray(), 5)  # dense input, odd step count
+    np.testing.assert_allclose(sp_odd, dense[:, :5], atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sparse_laplacian_equals_dense_on_random_graphs(monkeypatch, seed):
+    n = 300
+    src, dst = _random_multigraph(n, 4 * n, seed)
+    w = enc._sparse_weights(src, dst, n)
+    calls = _certified(monkeypatch)
+    dense, sp = _both_paths(monkeypatch, laplacian_pe, w, 8, "projector")
+    assert calls == [True]
+    np.testing.assert_allclose(sp, dense, atol=1e-6, rtol=0)
+    # eigvec form: nondegenerate spectrum, so equal up to the (fixed) sign convention
+    dense, sp = _both_paths(monkeypatch, laplacian_pe, w, 8, "eigvec")
+    assert calls == [True, True]
+    np.testing.assert_allclose(sp, dense, atol=1e-6, rtol=0)
+
+
+def test_sparse_laplacian_with_components_and_isolated_atoms(monkeypatch):
+    # two disconnected random blocks plus isolated atoms: several trivial eigenvalues to skip
+    a_src, a_dst = _random_multigraph(150, 600, 3)
+    b_src, b_dst = _random_multigraph(140, 560, 4)
+    src, dst = np.concatenate([a_src, b_src + 150]), np.concatenate([a_dst, b_dst + 150])
+    w = enc._sparse_weights(src, dst, 300)  # atoms 290..299 have no edges
+    calls = _certified(monkeypatch)
+    dense, sp = _both_paths(monkeypatch, laplacian_pe, w, 8, "projector")
+    assert calls == [True]
+    np.testing.assert_allclose(sp, dense, atol=1e-6, rtol=0)
+    assert np.abs(sp[290:]).max() == 0
+
+
+def test_sparse_projector_equals_dense_on_degenerate_supercell(monkeypatch):
+    """4x4x4 rocksalt supercell (512 atoms): eigenspaces of multiplicity up to 24; all must be complete."""
+    src, dst, n = _rocksalt_supercell_edges(4)
+    w = enc._sparse_weights(src, dst, n)
+    monkeypatch.setattr(enc, "SPARSE_MAX_EIG_FRACTION", 0.5)  # this small cell needs ~20 % of the eigenpairs
+    calls = _certified(monkeypatch)
+    dense, sp = _both_paths(monkeypatch, laplacian_pe, w, 8, "projector")
+    assert calls == [True]
+    np.testing.assert_allclose(sp, dense, atol=1e-6, rtol=0)
+    trace = sp.sum(0)  # multiplicities of the eigenspaces: integers > 1 (degenerate)
+    np.testing.assert_allclose(trace, trace.round(), atol=1e-8)
+    assert trace.max() >= 12
+    # the eigvec form is basis-dependent there; its columns are still unit eigenvectors of the same eigenvalues
+    dense, sp = _both_paths(monkeypatch, laplacian_pe, w, 8, "eigvec")
+    np.testing.assert_allclose(np.linalg.norm(sp, axis=0), 1.0, atol=1e-8)
+
+
+def test_sparse_solver_certifies_or_falls_back(monkeypatch):
+    src, dst = _random_multigraph(300, 1200, 6)
+    w = enc._sparse_weights(src, dst, 300)
+    # a Sylvester count that disagrees (as if ARPACK had missed a copy of an eigenvalue) -> dense fallback
+    monkeypatch.setattr(enc, "_count_below", lambda lap, tau: -1)
+    calls = _certified(monkeypatch)
+    dense, sp = _both_paths(monkeypatch, laplacian_pe, w, 8, "projector")
+    assert calls == [False]
+    np.testing.assert_array_equal(sp, dense)
+
+
+def test_small_cells_keep_the_dense_paths(rocksalt, monkeypatch):
+    monkeypatch.setattr(enc, "_sparse_smallest_eigs", lambda *a, **k: pytest.fail("sparse path on a small cell"))
+    monkeypatch.setattr(enc, "_sparse_random_walk_pe", lambda *a, **k: pytest.fail("sparse path on a small cell"))
+    assert enc.SPARSE_MIN_ATOMS >= 256
+    build_graph(rocksalt)
+
+
+@pytest.mark.slow
+def test_pe_of_a_3000_atom_cell_is_fast():
+    import time
+
+    src, dst, n = _rocksalt_supercell_edges(7)  # 2,744 atoms, highly degenerate (the sparse solver's worst case)
+    start = time.perf_counter()
+    pe = positional_encoding(src, dst, None, n)
+    elapsed = time.perf_counter() - start
+    assert pe.shape == (n, 16) and torch.isfinite(pe).all()
+    trace = pe[:, :8].double().sum(0)
+    torch.testing.assert_close(trace, trace.round(), atol=1e-3, rtol=0)  # complete eigenspaces
+    assert elapsed < 30.0, elapsed  # dense eigh alone took ~9-17 s here; the sparse paths ~3-5 s on a loaded CPU
