@@ -24,8 +24,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.slow)
 
 
+_running: list = []  # the test being set up or run (for shared_file's marker check)
+
+
+def pytest_runtest_setup(item):
+    _running[:] = [item]
+
+
 def shared_file(relpath: str) -> Path:
-    """Path of a file in ../shared/data, or skip the test when it is not there."""
+    """Path of a file in ../shared/data, or skip the test when it is not there. Only tests marked
+    `shared_data` may call it, so that `-m "not shared_data"` really runs without the datasets."""
+    if _running and _running[0].get_closest_marker("shared_data") is None:
+        raise AssertionError(f"{_running[0].nodeid} reads {relpath} from the shared data: "
+                             "mark it @pytest.mark.shared_data")
     path = SHARED_DATA / relpath
     if not path.exists():
         pytest.skip(f"shared dataset not available: {path}")

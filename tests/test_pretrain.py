@@ -189,6 +189,7 @@ def _supercon_records(n: int):
     return records
 
 
+@pytest.mark.shared_data
 @pytest.mark.slow
 def test_pretraining_beats_majority_baseline_and_exports_embeddings(tmp_path):
     from safetensors.torch import load_file
