@@ -97,3 +97,10 @@ def test_roc_auc_and_mae_scores():
     assert score(y, np.array([0.9, 0.8, 0.2, 0.1]), "ROC-AUC") == 0.0
     assert math.isnan(score(np.ones(4), np.array([0.1, 0.2, 0.3, 0.4]), "ROC-AUC"))  # one class: undefined
     assert score(np.array([1.0, 2.0]), np.array([[1.5], [1.0]]), "MAE") == pytest.approx(0.75)
+
+
+def test_train_presets_own_their_learning_rate():
+    assert TrainConfig.preset("paper").lr == 1e-4 and TrainConfig.preset("small").lr == 1e-3
+    assert TrainConfig.preset("small", lr=5e-4, seed=3).lr == 5e-4
+    with pytest.raises(ValueError, match="preset"):
+        TrainConfig.preset("huge")

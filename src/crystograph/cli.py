@@ -462,7 +462,8 @@ def demo(
     max_atoms: int = typer.Option(40, help="Keep cells with at most this many atoms (CPU-sized)."),
     limit: Optional[int] = typer.Option(None, help="At most this many structures."),
     max_minutes: float = typer.Option(4.0, help="Training budget in minutes."),
-    epochs: int = typer.Option(300, help="Cap on epochs (the budget usually stops training first)."),
+    epochs: Optional[int] = typer.Option(None, help="Cap on epochs (default: the preset's; the budget usually "
+                                                    "stops training first)."),
     out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
     preset: str = typer.Option("small"),
     seed: int = typer.Option(0),
@@ -484,7 +485,8 @@ def demo(
                                    progress=progress)
     report_skipped(skipped, len(graphs) + len(skipped), "graphs")
     model_cfg = ModelConfig.preset(preset, graph=graph_cfg)
-    train_cfg = TrainConfig(lr=1e-3, epochs=epochs, max_minutes=max_minutes, patience=30, batch_size=32, seed=seed)
+    train_cfg = TrainConfig.preset(preset, max_minutes=max_minutes, patience=30, seed=seed,
+                                   **({"epochs": epochs} if epochs else {}))
     result = train_run(graphs, out_dir, model_cfg, train_cfg, RunOptions(data=["core-mof:2019-ASR"], targets=[prop],
                                                                          test_fraction=0.15), progress=progress)
     table = Table(title=f"CoRE MOF 2019 {prop}: held-out test set ({int(0.15 * len(graphs))} MOFs)")

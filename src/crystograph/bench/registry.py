@@ -1,4 +1,4 @@
-"""Benchmark task registry: MatBench v0.1, UnconvBench, and offline stand-ins in ../shared/data.
+"""Benchmark task registry: MatBench v0.1, UnconvBench, and offline stand-ins read from the shared data folder.
 
 Every task says what it measures (target, unit, metric), where the data come from, how folds are made,
 and, for a local dataset, which published task it stands in for and whether it is exact.

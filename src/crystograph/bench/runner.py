@@ -88,10 +88,9 @@ def _setup_model(task: Task, model: str, preset: str, layout: str, max_minutes: 
         from crystograph.nn import CrysToGraph
 
         mcfg = ModelConfig.preset(preset, layout=layout, task=task.task_type, n_targets=1)
-        # `paper`: Table A1's lr 1e-4 (hundreds of GPU epochs); `small` is the CPU-budget preset: a few minutes
-        # per fold, where 1e-3 converges (calibrated on a supercon holdout: 2.78 K vs 3.04 K MAE at 1.5 min).
-        lr = 1e-4 if preset == "paper" else 1e-3
-        tcfg = TrainConfig(lr=lr, max_minutes=max_minutes, seed=seed, epochs=epochs or 300, accelerator=accelerator)
+        tcfg = TrainConfig.preset(preset, max_minutes=max_minutes, seed=seed, accelerator=accelerator)
+        if epochs:
+            tcfg.epochs = epochs
         return (lambda: CrysToGraph(mcfg)), mcfg.graph, tcfg, {"preset": preset, "layout": layout}
     if model == "cgcnn":
         tcfg = cgcnn_train_config(max_minutes, seed=seed, epochs=epochs or 300, accelerator=accelerator)
