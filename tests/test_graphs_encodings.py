@@ -223,6 +223,19 @@ def test_sparse_solver_certifies_or_falls_back(monkeypatch):
     dense, sp = _both_paths(monkeypatch, laplacian_pe, w, 8, "projector")
     assert calls == [False]
     np.testing.assert_array_equal(sp, dense)
+    # one wrong count (a missed copy) -> retried with a larger k, then certified
+    monkeypatch.undo()
+    real, seen = enc._count_below, []
+
+    def once_wrong(lap, tau):
+        seen.append(tau)
+        return -1 if len(seen) == 1 else real(lap, tau)
+
+    monkeypatch.setattr(enc, "_count_below", once_wrong)
+    calls = _certified(monkeypatch)
+    dense, sp = _both_paths(monkeypatch, laplacian_pe, w, 8, "projector")
+    assert calls == [True] and len(seen) == 2
+    np.testing.assert_allclose(sp, dense, atol=1e-6, rtol=0)
 
 
 def test_small_cells_keep_the_dense_paths(rocksalt, monkeypatch):
