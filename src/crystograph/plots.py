@@ -1,19 +1,33 @@
-"""Plots that say more than a table: learning curves and parity plots (matplotlib, Agg backend)."""
+"""Plots that say more than a table: learning curves and parity plots.
+
+Figures are `matplotlib.figure.Figure` objects written straight to PNG, without pyplot: nothing here
+changes the caller's matplotlib backend (a notebook keeps its own), and no GUI window ever opens.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def new_figure(figsize: tuple[float, float]):
+    """(figure, axes) outside pyplot's figure manager; save with `save(fig, path)`."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.add_subplot()
+
+
+def save(fig, out_png: Path, dpi: int = 120) -> Path:
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=dpi)
+    return Path(out_png)
 
 
 def learning_curve(metrics, out_png: Path) -> Path:
     """Train loss and validation MAE per epoch from Lightning's CSV log (a pandas DataFrame)."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = new_figure((6, 4))
     for column, label in (("train_loss", "train L1 (standardised)"), ("val_mae", "validation MAE")):
         if column in metrics:
             series = metrics[["epoch", column]].dropna()
@@ -23,10 +37,7 @@ def learning_curve(metrics, out_png: Path) -> Path:
     ax.set_yscale("log")
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return out_png
+    return save(fig, out_png)
 
 
 def parity_plot(y_true, y_pred, out_png: Path, *, title: str = "", unit: str = "", baseline_mae: float | None = None) -> Path:
@@ -34,7 +45,7 @@ def parity_plot(y_true, y_pred, out_png: Path, *, title: str = "", unit: str = "
     y_true = np.asarray(y_true, dtype=float).ravel()
     y_pred = np.asarray(y_pred, dtype=float).ravel()
     mae = float(np.mean(np.abs(y_true - y_pred)))
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = new_figure((5, 5))
     ax.scatter(y_true, y_pred, s=8, alpha=0.5, label=f"MAE {mae:.4g} {unit}".strip())
     lo = float(min(y_true.min(), y_pred.min()))
     hi = float(max(y_true.max(), y_pred.max()))
@@ -46,7 +57,4 @@ def parity_plot(y_true, y_pred, out_png: Path, *, title: str = "", unit: str = "
     ax.set_title(title)
     ax.legend(loc="upper left")
     ax.set_aspect("equal", adjustable="datalim")
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return Path(out_png)
+    return save(fig, out_png)

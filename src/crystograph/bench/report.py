@@ -179,11 +179,9 @@ def task_table() -> str:
 def summary_plot(results_dir: str | Path, out_png: str | Path) -> Path | None:
     """One picture of the whole table: each model's MAE relative to the mean predictor on the same folds, per
     task (lower is better; 1 = no better than predicting the mean). Error bars: std over folds."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
+
+    from crystograph.plots import new_figure, save
 
     results = [r for r in load_results(results_dir) if r.get("metric") == "MAE" and r.get("folds")]
     dummy = {r["task"]: r["mean"] for r in results if r["model"] == "dummy" and r.get("mean")}
@@ -192,7 +190,7 @@ def summary_plot(results_dir: str | Path, out_png: str | Path) -> Path | None:
     if not tasks or not models:
         return None
     width = 0.8 / len(models)
-    fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(tasks), 4.2))
+    fig, ax = new_figure((1.2 + 1.3 * len(tasks), 4.2))
     for m, model in enumerate(models):
         ratios, errors = [], []
         for task in tasks:
@@ -215,12 +213,9 @@ def summary_plot(results_dir: str | Path, out_png: str | Path) -> Path | None:
     ax.set_title(f"identical folds, CPU, {'/'.join(budgets)} min training per fold", fontsize=10)
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return out_png
+    return save(fig, out_png)
 
 
 def _commit(result: dict[str, Any]) -> str:

@@ -153,13 +153,11 @@ def _plot(task: Task, label: str, preds: list[Path], out_png: Path, dummy: float
         from crystograph.plots import parity_plot
 
         return parity_plot(df["target"], df["prediction"], out_png, title=title, unit=task.unit, baseline_mae=dummy)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    from crystograph.plots import new_figure, save
+
+    fig, ax = new_figure((5, 5))
     if df["target"].nunique() > 1:
         fpr, tpr, _ = roc_curve(df["target"], df["prediction"])
         ax.plot(fpr, tpr, label=f"ROC-AUC {score(df['target'], df['prediction'], 'ROC-AUC'):.4f}")
@@ -168,10 +166,7 @@ def _plot(task: Task, label: str, preds: list[Path], out_png: Path, dummy: float
     ax.set_ylabel("true positive rate")
     ax.set_title(title)
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
-    return out_png
+    return save(fig, out_png)
 
 
 def _claim_train_dir(train_dir: Path, fingerprint: dict, notes: list[str], fold: int) -> None:
