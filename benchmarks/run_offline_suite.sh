@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The offline benchmark suite of issue 5: 7 tasks × {crystograph, cgcnn, alignn, dummy} on identical folds,
+# The offline benchmark suite: 7 tasks × {crystograph, cgcnn, alignn, dummy} on identical folds,
 # an equal wall-clock training budget per fold, each model in its own single-threaded process, all three trained
 # models at once (so they share the 2 cores equally). Finished folds are never recomputed: rerun to resume.
 #   MINUTES=2 bash benchmarks/run_offline_suite.sh
