@@ -107,7 +107,7 @@ def test_classification_task_trains(tmp_path):
     for r in records:
         r.targets["big"] = float(r.targets["a"] > 4.5)
     graphs, _ = build_graphs(records, targets=["big"], progress=False)
-    cfg = TrainConfig(lr=3e-3, epochs=2, batch_size=8, patience=0)
+    cfg = TrainConfig(lr=3e-3, epochs=2, batch_size=8, patience=0, num_workers=1)  # batches from a worker
     result = fit(CrysToGraph(_tiny_model_config(task="classification")), graphs, graphs[:4], cfg, tmp_path,
                  task="classification", progress=False)
     p = predict(result.module, graphs)

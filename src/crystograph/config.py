@@ -134,7 +134,7 @@ class TrainConfig:
     folds: int = 1  # >1: k-fold cross-validation
     ensemble: int = 1  # models with different seeds; prediction = mean, uncertainty = std
     seed: int = 0
-    num_workers: int = 0
+    num_workers: int = 0  # DataLoader worker processes that collate batches (0: in the training process)
     accelerator: str = "auto"  # auto | cpu | gpu | mps
     devices: int | str = 1
     num_nodes: int = 1

@@ -91,16 +91,18 @@ def _rank_and_world(train_config: TrainConfig) -> tuple[int, int]:
     return int(os.environ.get("RANK", node * devices + local)), world
 
 
-def graph_loader(graphs, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0,
-                 world_size: int = 1) -> DataLoader:
-    """Batches of graphs; shuffled with `EpochShuffleSampler` when training (resumable, DDP-sharded)."""
+def graph_loader(graphs, batch_size: int, shuffle: bool, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 num_workers: int = 0) -> DataLoader:
+    """Batches of graphs; shuffled with `EpochShuffleSampler` when training (resumable, DDP-sharded).
+    `num_workers` > 0 collates batches in that many worker processes."""
     if not shuffle:
-        return DataLoader(list(graphs), batch_size=batch_size, shuffle=False)
+        return DataLoader(list(graphs), batch_size=batch_size, shuffle=False, num_workers=num_workers)
     # BatchNorm cannot train on a batch of one graph with one node; drop a lone last sample.
     drop_last = len(graphs) > batch_size and len(graphs) % batch_size == 1
     sampler = EpochShuffleSampler(len(graphs), seed, batch_size, rank, world_size)
     per_process = max(1, batch_size // world_size)
-    return DataLoader(list(graphs), batch_size=per_process, sampler=sampler, drop_last=drop_last and world_size == 1)
+    return DataLoader(list(graphs), batch_size=per_process, sampler=sampler, drop_last=drop_last and world_size == 1,
+                      num_workers=num_workers)
 
 
 def _plot_learning_curve(metrics_csv: Path, out_png: Path) -> None:
@@ -181,8 +183,9 @@ def fit(
     trainer.fit(
         module,
         train_dataloaders=graph_loader(train_graphs, train_config.batch_size, shuffle=True, seed=seed, rank=rank,
-                                  world_size=world),
-        val_dataloaders=graph_loader(val_graphs, train_config.batch_size, shuffle=False) if has_val else None,
+                                       world_size=world, num_workers=train_config.num_workers),
+        val_dataloaders=graph_loader(val_graphs, train_config.batch_size, shuffle=False,
+                                     num_workers=train_config.num_workers) if has_val else None,
         ckpt_path=resume_from,
         weights_only=True,
     )
