@@ -289,3 +289,26 @@ def test_dropout_and_float64():
         torch.testing.assert_close(model(batch), model(batch), atol=0, rtol=0)
     double = make().double()
     assert double(batch).dtype == torch.float64
+
+
+@pytest.mark.parametrize("layout", ["stacked", "parallel"])
+def test_bf16_precision_close_to_fp32_and_trains(layout):
+    """bf16 autocast: the same weights give outputs within bf16 rounding of fp32, in fp32, with gradients."""
+    fp32 = warm_up(make(layout), batch_for(make(layout)))
+    bf16 = make(layout, precision="bf16")
+    bf16.load_state_dict(fp32.state_dict())
+    bf16.eval()
+    batch = batch_for(fp32)
+    with torch.no_grad():
+        a, b = fp32(batch), bf16(batch)
+    assert b.dtype == torch.float32
+    assert not torch.equal(a, b)  # the products really ran in bfloat16
+    torch.testing.assert_close(b, a, atol=0.05 * float(a.abs().max()), rtol=0.0)
+    bf16.train()
+    bf16(batch).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in bf16.parameters() if p.requires_grad)
+
+
+def test_bad_precision_is_refused():
+    with pytest.raises(ValueError, match="precision"):
+        ModelConfig(precision="fp16")

@@ -16,6 +16,7 @@ PEMode = Literal["laplacian+rw", "periodic_rw", "none"]
 LapPEForm = Literal["projector", "eigvec"]
 Layout = Literal["stacked", "gwt_first", "parallel", "no_gwt", "gwt_only", "no_line_graph"]
 Task = Literal["regression", "classification"]
+Precision = Literal["fp32", "bf16"]
 
 N_ATOM_FEATURES = 92  # CGCNN-style one-hot atom features (paper 2.1.1)
 
@@ -97,11 +98,15 @@ class ModelConfig:
     task: Task = "regression"
     n_targets: int = 1
     atom_embedding_path: str | None = None  # pretrained atom embeddings (.safetensors)
+    # "bf16": the eTGC/GwT stages run under bfloat16 autocast (matrix products in bf16, norms, softmax
+    # and the output head in fp32); "fp32": everything in float32.
+    precision: Precision = "fp32"
     graph: GraphConfig = field(default_factory=GraphConfig)
 
     def __post_init__(self) -> None:
         _check_choice("ModelConfig", "layout", self.layout, Layout)
         _check_choice("ModelConfig", "task", self.task, Task)
+        _check_choice("ModelConfig", "precision", self.precision, Precision)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ModelConfig.dropout = {self.dropout}; it must be in [0, 1)")
 

@@ -186,9 +186,10 @@ class CrysToGraph(nn.Module):
             batch = add_edge_features(copy.copy(batch), self.config.graph)  # compact graphs: expand RBFs per batch
         self._check(batch)
         batch_idx, num_graphs = self._batch_index(batch)
-        x = self.atom_embed(self._atom_input(batch))  # [N, h]
-        e = self.edge_embed(batch.edge_attr.to(self._dtype))  # [E, h]
-        t = self.line_embed(batch.lg_attr.to(self._dtype)) if self.line_embed is not None else None  # [L, h]
+        with torch.autocast(batch.x.device.type, enabled=False):  # the residual streams start (and stay) fp32
+            x = self.atom_embed(self._atom_input(batch))  # [N, h]
+            e = self.edge_embed(batch.edge_attr.to(self._dtype))  # [E, h]
+            t = self.line_embed(batch.lg_attr.to(self._dtype)) if self.line_embed is not None else None  # [L, h]
 
         if self.layout in ("stacked", "no_line_graph", "no_gwt"):
             x, e = self._run_etgc(x, e, t, batch)
@@ -207,12 +208,22 @@ class CrysToGraph(nn.Module):
     # ------------------------------------------------------------------ API
     def encode(self, batch: Any) -> Tensor:
         """Node features ``[N, hidden_dim]`` before pooling (used by pretraining)."""
-        return self._encode(batch)[0]
+        with self._autocast(batch.x.device):
+            x = self._encode(batch)[0]
+        return x.to(self._dtype)
 
     def forward(self, batch: Any) -> Tensor:
         """``[B, n_targets]`` predictions (raw logits for classification)."""
-        x, batch_idx, num_graphs = self._encode(batch)
-        return self.head(x, batch_idx, num_graphs)
+        with self._autocast(batch.x.device):
+            x, batch_idx, num_graphs = self._encode(batch)
+        return self.head(x.to(self._dtype), batch_idx, num_graphs)
+
+    def _autocast(self, device: torch.device):
+        """bfloat16 autocast of the eTGC/GwT stages when `config.precision == "bf16"` (a no-op otherwise).
+
+        The embeddings run in fp32, so the residual streams x, e, t stay fp32 (fp32 + bf16 -> fp32): only the
+        products inside the layers (projections, attention, FFN) are computed in bfloat16."""
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
 
     def num_parameters(self, trainable_only: bool = True) -> int:
         """Number of parameters (the frozen pretrained atom table is a buffer and never counted)."""
