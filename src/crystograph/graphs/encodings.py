@@ -26,6 +26,8 @@ pe_mode="periodic_rw": the random walk on the *infinite* periodic graph: a walk 
   products up to ceil(T/2) steps and a meet-in-the-middle sum using reversibility
   (deg(s) P^b(s->y) = deg(y) P^b(y->s)):
       P^t((s,0) -> (s,0)) = sum_y P^a((s,0) -> y) P^b((s,0) -> y) deg(s) / deg(y).
+pe_mode="laplacian" / "rw": only the Laplacian / only the random-walk part of "laplacian+rw", the other part
+  zero (the paper's PE ablation, Fig. A9).
 pe_mode="none": zeros. The width lap_pe_dim + rw_pe_dim is the same in every mode.
 
 PyG's AddLaplacianEigenvectorPE / AddRandomWalkPE are not used: the former returns random signs, no
@@ -345,10 +347,13 @@ def positional_encoding(src, dst, shift: np.ndarray | None, n: int, cfg: GraphCo
         if shift is None:
             raise ValueError("pe_mode='periodic_rw' needs the edges' cell shifts")
         out[:, lap_dim:] = periodic_random_walk_pe(src, dst, np.asarray(shift), n, rw_dim)
-    elif cfg.pe_mode == "laplacian+rw":
-        w = _sparse_weights(src, dst, n)  # the dense paths densify it (n <= SPARSE_MIN_ATOMS)
-        out[:, :lap_dim] = laplacian_pe(w, lap_dim, cfg.lap_pe_form)
-        out[:, lap_dim:] = random_walk_pe(w, rw_dim)
+    elif cfg.pe_mode in ("laplacian+rw", "laplacian", "rw"):
+        w = _weights(src, dst, n) if n <= SPARSE_MIN_ATOMS else _sparse_weights(src, dst, n)  # dense: no scipy overhead
+        if cfg.pe_mode != "rw":
+            out[:, :lap_dim] = laplacian_pe(w, lap_dim, cfg.lap_pe_form)
+        if cfg.pe_mode != "laplacian":
+            out[:, lap_dim:] = random_walk_pe(w, rw_dim)
     else:
-        raise ValueError(f"unknown pe_mode {cfg.pe_mode!r}; choose 'laplacian+rw', 'periodic_rw' or 'none'")
+        raise ValueError(f"unknown pe_mode {cfg.pe_mode!r}; choose 'laplacian+rw', 'laplacian', 'rw', "
+                         "'periodic_rw' or 'none'")
     return torch.from_numpy(out)
