@@ -58,3 +58,21 @@ def parity_plot(y_true, y_pred, out_png: Path, *, title: str = "", unit: str = "
     ax.legend(loc="upper left")
     ax.set_aspect("equal", adjustable="datalim")
     return save(fig, out_png)
+
+
+def roc_plot(y_true, y_score, out_png: Path, *, title: str = "") -> Path:
+    """ROC curve with its area in the legend (the chance diagonal alone when only one class is present)."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    y_true = np.asarray(y_true, dtype=float).ravel()
+    y_score = np.asarray(y_score, dtype=float).ravel()
+    fig, ax = new_figure((5, 5))
+    if len(np.unique(y_true)) > 1:
+        fpr, tpr, _ = roc_curve(y_true, y_score)
+        ax.plot(fpr, tpr, label=f"ROC-AUC {roc_auc_score(y_true, y_score):.4f}")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="chance")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right")
+    return save(fig, out_png)
