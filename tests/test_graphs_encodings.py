@@ -257,3 +257,35 @@ def test_pe_of_a_3000_atom_cell_is_fast():
     trace = pe[:, :8].double().sum(0)
     torch.testing.assert_close(trace, trace.round(), atol=1e-3, rtol=0)  # complete eigenspaces
     assert elapsed < 30.0, elapsed  # dense eigh alone took ~9-17 s here; the sparse paths ~3-5 s on a loaded CPU
+
+
+def test_pe_part_modes_are_the_parts_of_laplacian_rw(rocksalt):
+    """pe_mode="laplacian" / "rw" (Fig. A9 ablation): the same width, one part of laplacian+rw, the other zero."""
+    full = build_graph(rocksalt, GraphConfig(pe_mode="laplacian+rw")).pe
+    lap = build_graph(rocksalt, GraphConfig(pe_mode="laplacian")).pe
+    rw = build_graph(rocksalt, GraphConfig(pe_mode="rw")).pe
+    assert lap.shape == rw.shape == full.shape == (8, 16)
+    torch.testing.assert_close(lap[:, :8], full[:, :8])
+    assert lap[:, 8:].abs().max() == 0
+    torch.testing.assert_close(rw[:, 8:], full[:, 8:])
+    assert rw[:, :8].abs().max() == 0
+    assert full[:, :8].abs().max() > 0 and full[:, 8:].abs().max() > 0
+    torch.testing.assert_close(lap + rw, full)
+
+
+def test_pe_part_modes_on_a_large_cell_use_the_sparse_paths(monkeypatch):
+    monkeypatch.setattr(enc, "SPARSE_MIN_ATOMS", 4)
+    n = 12
+    src, dst = _random_multigraph(n, 60, 3)
+    cfg = dict(lap_pe_dim=3, rw_pe_dim=5)
+    full = positional_encoding(src, dst, None, n, GraphConfig(pe_mode="laplacian+rw", **cfg))
+    for mode, keep in (("laplacian", slice(0, 3)), ("rw", slice(3, 8))):
+        pe = positional_encoding(src, dst, None, n, GraphConfig(pe_mode=mode, **cfg))
+        expect = torch.zeros_like(full)
+        expect[:, keep] = full[:, keep]
+        torch.testing.assert_close(pe, expect)
+
+
+def test_unknown_pe_mode_is_rejected():
+    with pytest.raises(ValueError, match="laplacian"):
+        GraphConfig(pe_mode="lap")

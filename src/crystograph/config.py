@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 Frame = Literal["canonical", "lab"]
-PEMode = Literal["laplacian+rw", "periodic_rw", "none"]
+PEMode = Literal["laplacian+rw", "laplacian", "rw", "periodic_rw", "none"]
 LapPEForm = Literal["projector", "eigvec"]
 Layout = Literal["stacked", "gwt_first", "parallel", "no_gwt", "gwt_only", "no_line_graph"]
 Task = Literal["regression", "classification"]
@@ -53,7 +53,8 @@ class GraphConfig:
     rw_pe_dim: int = 8
     # "laplacian+rw": the paper's PE on the kNN graph of the cell (moves under supercell expansion);
     # "periodic_rw": random-walk return probabilities on the infinite periodic graph (supercell-invariant,
-    # Laplacian part zero); "none": zeros.
+    # Laplacian part zero); "laplacian" / "rw": one part of "laplacian+rw", the other zero (ablation, Fig. A9);
+    # "none": zeros.
     pe_mode: PEMode = "laplacian+rw"
     # "projector": per node, the diagonal of each eigenspace projector U U^T (sign- and basis-invariant form of
     # the Laplacian eigenvectors, so symmetric crystals with degenerate eigenvalues are handled);
