@@ -114,6 +114,45 @@ def _plot_learning_curve(metrics_csv: Path, out_png: Path) -> None:
         learning_curve(pd.read_csv(metrics_csv), out_png)
 
 
+def make_trainer(out_dir: Path, monitor: str, *, max_epochs: int, max_minutes: float | None, progress: bool,
+                 steps_per_epoch: int, extra_callbacks: Sequence = (), **trainer_kwargs):
+    """The Lightning Trainer of every crystograph fit (supervised training, pretraining, benchmark folds):
+    best and last checkpoints under ``out_dir/checkpoints`` (a rerun resumes from ``last.ckpt``), the CSV log
+    ``out_dir/metrics.csv``, an optional wall-clock budget, no sanity validation, no model summary.
+    Returns (trainer, the best-checkpoint callback)."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger
+
+    checkpoint, latest = checkpoint_callbacks(Path(out_dir) / "checkpoints", monitor)
+    trainer = pl.Trainer(
+        max_epochs=max_epochs,
+        max_time=timedelta(minutes=max_minutes) if max_minutes else None,
+        callbacks=[checkpoint, latest, *extra_callbacks],
+        logger=CSVLogger(save_dir=out_dir, name="", version=""),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=max(1, min(50, steps_per_epoch)),
+        num_sanity_val_steps=0,
+        **trainer_kwargs,
+    )
+    return trainer, checkpoint
+
+
+def _property_module(model: nn.Module, train_graphs: Sequence, train_config: TrainConfig, task: str):
+    """(module with the target scaler and schedule length, optimiser steps per epoch)."""
+    if len(train_graphs) == 0:
+        raise ValueError("no training graphs")
+    y_train = stack_targets(train_graphs)
+    if task == "classification" and not np.isin(y_train, (0.0, 1.0)).all():
+        raise ValueError("classification needs targets of 0 or 1 (found other values); use task='regression'")
+    scaler = TargetScaler.fit(y_train) if task == "regression" else TargetScaler.identity(y_train.shape[1])
+    steps_per_epoch = max(1, math.ceil(len(train_graphs) / train_config.batch_size))
+    total_steps = min(steps_per_epoch * train_config.epochs, train_config.max_steps or 2**62)
+    module = PropertyModule(model, train_config, task=task, y_mean=scaler.mean, y_std=scaler.std,
+                            total_steps=total_steps)
+    return module, steps_per_epoch
+
+
 def fit(
     model: nn.Module,
     train_graphs: Sequence,
@@ -128,22 +167,12 @@ def fit(
 ) -> FitResult:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping
-    from lightning.pytorch.loggers import CSVLogger
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seed = train_config.seed if seed is None else seed
     pl.seed_everything(seed, workers=True, verbose=False)
-
-    if len(train_graphs) == 0:
-        raise ValueError("no training graphs")
-    y_train = stack_targets(train_graphs)
-    if task == "classification" and not np.isin(y_train, (0.0, 1.0)).all():
-        raise ValueError("classification needs targets of 0 or 1 (found other values); use task='regression'")
-    scaler = TargetScaler.fit(y_train) if task == "regression" else TargetScaler.identity(y_train.shape[1])
-    steps_per_epoch = max(1, math.ceil(len(train_graphs) / train_config.batch_size))
-    module = PropertyModule(model, train_config, task=task, y_mean=scaler.mean, y_std=scaler.std,
-                            total_steps=min(steps_per_epoch * train_config.epochs, train_config.max_steps or 2**62))
+    module, steps_per_epoch = _property_module(model, train_graphs, train_config, task)
 
     # DDP: every process loads its slice of each global batch (see EpochShuffleSampler).
     rank, world = _rank_and_world(train_config)
@@ -152,31 +181,23 @@ def fit(
                          "(each process takes an equal slice of every batch)")
     has_val = len(val_graphs) > 0
     monitor = "val_mae" if has_val else "train_loss"
-    ckpt_dir = out_dir / "checkpoints"
-    checkpoint, latest = checkpoint_callbacks(ckpt_dir, monitor)
-    callbacks = [checkpoint, latest]
-    if has_val and train_config.patience > 0:
-        callbacks.append(EarlyStopping(monitor=monitor, mode="min", patience=train_config.patience))
-    trainer = pl.Trainer(
-        max_epochs=train_config.epochs,
+    early = ([EarlyStopping(monitor=monitor, mode="min", patience=train_config.patience)]
+             if has_val and train_config.patience > 0 else [])
+    accelerator = lightning_accelerator(train_config.accelerator)
+    trainer, checkpoint = make_trainer(
+        out_dir, monitor, max_epochs=train_config.epochs, max_minutes=train_config.max_minutes, progress=progress,
+        steps_per_epoch=steps_per_epoch, extra_callbacks=early,
         max_steps=train_config.max_steps or -1,
-        max_time=timedelta(minutes=train_config.max_minutes) if train_config.max_minutes else None,
-        accelerator=lightning_accelerator(train_config.accelerator),
+        accelerator=accelerator,
         devices=train_config.devices,
         num_nodes=train_config.num_nodes,
         strategy=train_config.strategy,
-        callbacks=callbacks,
-        logger=CSVLogger(save_dir=out_dir, name="", version=""),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
         deterministic=train_config.deterministic,
-        log_every_n_steps=max(1, min(50, steps_per_epoch)),
-        num_sanity_val_steps=0,
         use_distributed_sampler=False,  # EpochShuffleSampler shards the data itself
-        sync_batchnorm=world > 1 and lightning_accelerator(train_config.accelerator) in ("gpu", "auto")
+        sync_batchnorm=world > 1 and accelerator in ("gpu", "auto")
         and torch.cuda.is_available(),  # SyncBatchNorm is GPU-only; CPU processes normalise per slice
     )
-    last = ckpt_dir / "last.ckpt"
+    last = out_dir / "checkpoints" / "last.ckpt"
     resume_from = resumable_checkpoint(last, resume) if rank == 0 else (last if resume and last.exists() else None)
     previous_metrics = read_metrics(out_dir / "metrics.csv") if resume_from else None
     started = time.monotonic()
