@@ -17,13 +17,15 @@ PAPER_UNCONVBENCH = {"2d_e_exf", "2d_e_tot", "2d_gap", "co2_adsp", "qmof", "supe
 LOCAL = {"local_matbench_jdft2d", "local_matbench_phonons", "local_supercon", "local_c2db_gap",
          "local_2dmatpedia_exf", "local_jarvis_monolayers_phi", "local_perov5", "local_mp_e_form", "local_mp_gap",
          "local_bulk_s", "local_bulk_m", "local_bulk_l", "local_qmof_gap"}
+ABLATION = {"paper_bulk_s", "paper_bulk_m", "paper_bulk_l", "mp_e_form_10pct"}  # tests/test_bench_study.py
 
 
 def test_registry_is_complete():
     assert set(registry.MATBENCH_TASKS) == PAPER_MATBENCH
     assert set(registry.UNCONVBENCH_TASKS) == PAPER_UNCONVBENCH
     assert set(registry.LOCAL_TASKS) == LOCAL
-    assert set(registry.TASKS) == PAPER_MATBENCH | PAPER_UNCONVBENCH | LOCAL
+    assert set(registry.ABLATION_TASKS) == ABLATION
+    assert set(registry.TASKS) == PAPER_MATBENCH | PAPER_UNCONVBENCH | LOCAL | ABLATION
 
 
 def test_table1_and_b2_sizes():

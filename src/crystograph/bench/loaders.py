@@ -1,7 +1,7 @@
 """Load a benchmark task as `StructureRecord`s: local CSVs, MatBench downloads, UnconvBench files.
 
 - Local tasks read ``<data_dir>/<task.file>`` (gzip CSV, one CIF per row) with pandas, apply the task's row
-  filters, and parse each CIF with pymatgen + `crystograph.structures.validate_structure`; a row that fails
+  filters (then its seeded random `sample`, if any), and parse each CIF with pymatgen + `crystograph.structures.validate_structure`; a row that fails
   is a `Skipped` naming ``file:row`` (or raises with ``strict=True``).
 - MatBench tasks are downloaded once from the URL in matminer's dataset metadata into ``cache_dir()/matbench``
   and checked against the SHA256 there (a file already in ``<data_dir>/matbench/<name>.json.gz`` is used
@@ -148,6 +148,19 @@ def _apply_filters(df, filters: Sequence[tuple[str, str, object]]):
     return df[mask]
 
 
+def _sample(df, task: Task):
+    """The task's seeded random subset (`Task.sample`: a row count or a fraction), rows kept in file order."""
+    if task.sample is None:
+        return df
+    if isinstance(task.sample, float) and 0 < task.sample < 1:
+        picked = df.sample(frac=task.sample, random_state=task.sample_seed)
+    elif isinstance(task.sample, int) and task.sample >= 1:
+        picked = df.sample(n=min(task.sample, len(df)), random_state=task.sample_seed)
+    else:
+        raise ValueError(f"task {task.name}: sample must be a row count >= 1 or a fraction in (0, 1)")
+    return picked.sort_index()
+
+
 def load_local(task: Task, data_dir: Path | None, *, limit: int | None = None, strict: bool = False,
                progress: bool = True) -> LoadedTask:
     import pandas as pd
@@ -166,6 +179,7 @@ def load_local(task: Task, data_dir: Path | None, *, limit: int | None = None, s
     n_filtered = len(df)
     n_missing = int(df[task.target].isna().sum())
     df = df[df[task.target].notna()]  # rows without a label are not part of the task
+    df = _sample(df, task)
     if limit is not None:
         df = df.head(int(limit))
     ids = df[task.id_column].astype(str).tolist()
@@ -193,6 +207,7 @@ def load_local(task: Task, data_dir: Path | None, *, limit: int | None = None, s
         "filters": [list(f) for f in task.filters],
         "rows_after_filters": n_filtered,
         "rows_without_target": n_missing,
+        "sample": None if task.sample is None else {"size": task.sample, "seed": task.sample_seed},
         "limit": limit,
         "rows_used": len(ids),
     }

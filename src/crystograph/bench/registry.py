@@ -34,7 +34,10 @@ MATBENCH_URL = "https://ml.materialsproject.org/projects/{name}.json.gz"
 
 @dataclass(frozen=True)
 class Task:
-    """One benchmark task. `filters` are (column, op, value) with op in ==, <=, >=, between, notna."""
+    """One benchmark task. `filters` are (column, op, value) with op in ==, <=, >=, between, notna; `sample`
+    then keeps a seeded random subset of the filtered rows that have a target: an int = that many rows, a
+    float in (0, 1) = that fraction (pandas `DataFrame.sample(random_state=sample_seed)`, rows kept in file
+    order)."""
 
     name: str
     target: str  # column / key of the target in the source data
@@ -55,6 +58,8 @@ class Task:
     id_column: str | None = None
     fold_column: str | None = None
     filters: tuple[tuple[str, str, object], ...] = ()
+    sample: int | float | None = None
+    sample_seed: int = 0
     # downloads
     sha256: str | None = None
     remote_name: str | None = None  # e.g. matbench_jdft2d / unconvbench_supercon
@@ -228,6 +233,7 @@ def _local_tasks() -> list[Task]:
                **mp),
         _local("local_bulk_l", target="formation_energy_per_atom", unit="eV/atom", expected_size=12012,
                filters=(("natoms", ">=", 29),), stand_in_for="UnconvBench bulk_l", notes=bulk_note, **mp),
+        *_paper_subsets(mp),
         _local("local_qmof_gap", target="bandgap_pbe", unit="eV", expected_size=16636,
                file="qmof/qmof_bandgap_le150.csv.gz", id_column="qmof_id",
                stand_in_for="QMOF PBE band-gap benchmark (MOFormer/CGCNN)",
@@ -236,6 +242,31 @@ def _local_tasks() -> list[Task]:
                notes="QMOF MOFs with <= 150 atoms (16,636 of 20,372). Not UnconvBench qmof: that task's target "
                      "is QMOF energy_total (eV), not the band gap."),
     ]
+
+
+# The paper's size bins (Fig. 8 caption: 1-12 / 13-30 / 31-368 atoms per cell) and its 10 % subset of mp_e_form
+# (Fig. 12), drawn from the local MP set with this seed.
+PAPER_SAMPLE_SEED = 0
+PAPER_BULK_BINS = {"paper_bulk_s": (1, 12), "paper_bulk_m": (13, 30), "paper_bulk_l": (31, 368)}
+
+
+def _paper_subsets(mp: dict) -> list[Task]:
+    """bulk_s/m/l as the paper defines them (5,000 per atom-count bin) and the 10 % random subset of mp_e_form."""
+    out = []
+    for name, (lo, hi) in PAPER_BULK_BINS.items():
+        out.append(_local(
+            name, target="formation_energy_per_atom", unit="eV/atom", expected_size=5000,
+            filters=(("natoms", "between", (lo, hi)),), sample=5000, sample_seed=PAPER_SAMPLE_SEED,
+            stand_in_for=f"UnconvBench {name.removeprefix('paper_')}", tags=("ablation",),
+            notes=f"MP formation energy, cells of {lo}-{hi} atoms (the paper's Fig. 8 bins), 5,000 rows drawn with "
+                  f"seed {PAPER_SAMPLE_SEED}; not UnconvBench's own file (an older MP snapshot; our folds). The "
+                  "local MP set has at most 200 atoms per cell.", **mp))
+    out.append(_local(
+        "mp_e_form_10pct", target="formation_energy_per_atom", unit="eV/atom", expected_size=3674, sample=0.1,
+        sample_seed=PAPER_SAMPLE_SEED, stand_in_for="the paper's 10 % random subset of MatBench mp_e_form (Fig. 12)",
+        tags=("ablation",), notes=f"A seeded (seed {PAPER_SAMPLE_SEED}) 10 % random subset of the local MP set "
+                                  "(3,674 of 36,738 rows), as the paper's layout study (Figs. 11-12).", **mp))
+    return out
 
 
 def _build() -> dict[str, Task]:
@@ -249,13 +280,16 @@ TASKS: dict[str, Task] = _build()
 
 MATBENCH_TASKS = tuple(t.name for t in TASKS.values() if t.benchmark == "MatBench v0.1")
 UNCONVBENCH_TASKS = tuple(t.name for t in TASKS.values() if t.benchmark == "UnconvBench")
-LOCAL_TASKS = tuple(t.name for t in TASKS.values() if t.benchmark == "local")
+LOCAL_TASKS = tuple(t.name for t in TASKS.values() if t.benchmark == "local" and "ablation" not in t.tags)
+# Subsets of a local dataset defined for the paper's ablation studies (`crystograph ablate`).
+ABLATION_TASKS = tuple(t.name for t in TASKS.values() if "ablation" in t.tags)
 
 # Convenience groups for the CLI (`crystograph bench --tasks local`).
 GROUPS: dict[str, tuple[str, ...]] = {
     "matbench": MATBENCH_TASKS,
     "unconvbench": UNCONVBENCH_TASKS,
     "local": LOCAL_TASKS,
+    "ablation": ABLATION_TASKS,
     "local_small": ("local_matbench_jdft2d", "local_matbench_phonons", "local_supercon", "local_c2db_gap",
                     "local_2dmatpedia_exf", "local_jarvis_monolayers_phi"),
 }
