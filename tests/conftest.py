@@ -5,6 +5,7 @@ crystograph cache (`CRYSTOGRAPH_CACHE`), never the user's ~/.cache."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,7 +29,11 @@ _running: list = []  # the test being set up or run (for shared_file's marker ch
 
 
 def pytest_runtest_setup(item):
-    _running[:] = [item]
+    # tests import this file both as `conftest` and as `tests.conftest`: tell both copies
+    for name in ("conftest", "tests.conftest"):
+        running = getattr(sys.modules.get(name), "_running", None)
+        if running is not None:
+            running[:] = [item]
 
 
 def shared_file(relpath: str) -> Path:
@@ -46,7 +51,6 @@ def shared_file(relpath: str) -> Path:
 def bench_script(name: str):
     """A script of benchmarks/ imported as a module (they are not a package)."""
     import importlib.util
-    import sys
 
     path = REPO / "benchmarks" / f"{name}.py"
     sys.path.insert(0, str(path.parent))  # the scripts import their sibling _common
