@@ -67,5 +67,21 @@ def test_cgcnn_drops_edges_beyond_8_angstrom():
 def test_cgcnn_train_config_and_mean_predictor():
     cfg = cgcnn_train_config(3.0, seed=5)
     assert (cfg.optimizer, cfg.lr, cfg.batch_size, cfg.max_minutes, cfg.seed) == ("sgd", 0.01, 256, 3.0, 5)
+    # the reference main.py recipe: MSE, SGD, weight decay 0, lr ÷ 10 at epoch 100 (MultiStepLR)
+    assert (cfg.loss, cfg.weight_decay, cfg.lr_schedule, cfg.lr_milestones) == ("mse", 0.0, "multistep", [100])
     pred = mean_predictor(np.array([1.0, 2.0, 6.0]), 4)
     assert pred.shape == (4, 1) and np.allclose(pred, 3.0)
+
+
+def test_mse_loss_option_is_what_the_module_minimises(rocksalt, fcc_primitive):
+    from torch_geometric.data import Batch
+
+    from crystograph.train.module import PropertyModule
+
+    torch.manual_seed(0)
+    batch = Batch.from_data_list(_graphs(rocksalt, fcc_primitive))
+    model = CGCNN()
+    module = PropertyModule(model, cgcnn_train_config(None), y_mean=[0.5], y_std=[2.0])
+    loss, _ = module._loss(batch)
+    raw = model(batch)
+    assert torch.isclose(loss, torch.nn.functional.mse_loss(raw, (batch.y - 0.5) / 2.0))

@@ -83,10 +83,15 @@ def test_resumable_folds_are_not_recomputed(tiny_data, monkeypatch):
     assert [f["score"] for f in second["folds"]] == [f["score"] for f in first["folds"]]
     (tiny_data / "runs" / "local_supercon" / "cgcnn" / "fold_1" / "fold.json").unlink()
     third = _run(tiny_data, model="cgcnn", folds=None, max_minutes=0.5)
-    assert len(calls) == 2 + 4 and len(third["folds"]) == 5  # folds 1-4 trained, fold 0 reused
-    # other data (a limit) under the same run dir would silently mix results: refused
-    with pytest.raises(InputError, match="other test samples"):
+    # folds 2-4 trained; fold 0 reused; fold 1 re-scored from its finished member's saved predictions
+    assert len(calls) == 2 + 3 and len(third["folds"]) == 5
+    assert third["folds"][1]["score"] == first["folds"][1]["score"]
+    # other data (a limit) or another budget under the same run dir would silently mix results: refused
+    with pytest.raises(InputError, match="other settings"):
         _run(tiny_data, model="cgcnn", folds=1, max_minutes=0.5, limit=20)
+    with pytest.raises(InputError, match="other settings"):
+        _run(tiny_data, model="cgcnn", folds=1, max_minutes=1.0)
+    assert len(calls) == 5
 
 
 def test_cgcnn_trains_one_fold_for_real(tiny_data):
@@ -193,3 +198,149 @@ def test_make_table_leaves_the_repository_readme_alone_for_other_results(tiny_da
     assert repo_readme.read_bytes() == before  # other results never rewrite the repository's glance table
     text = readme.read_text()
     assert "local_supercon" in text and "bench-tasks:start" in text and "| supercon | paper" in text
+
+
+# ------------------------------------------------------------------------------------ protocols (issue 14)
+def _fake_fit(calls):
+    """A stand-in for `fit_predict`: records the model and config it was given; predicts the member's seed."""
+
+    def fake_fit_predict(factory, train, test, cfg, out_dir, task, progress=True):
+        calls.append({"cfg": cfg, "model": factory(), "out_dir": out_dir})
+        return np.full((len(test), 1), float(cfg.seed))
+
+    return fake_fit_predict
+
+
+def test_protocol_is_recorded_and_converged_has_no_clock(tiny_data, monkeypatch):
+    import crystograph.train
+    from crystograph.config import TrainConfig
+
+    calls = []
+    monkeypatch.setattr(crystograph.train, "fit_predict", _fake_fit(calls))
+    budget = _run(tiny_data, model="cgcnn", folds=1, max_minutes=0.5)
+    assert budget["protocol"] == "budget" and calls[-1]["cfg"].max_minutes == 0.5
+    assert json.loads((tiny_data / "results" / "local_supercon__cgcnn.json").read_text())["protocol"] == "budget"
+
+    conv = _run(tiny_data, model="cgcnn", folds=1, protocol="converged")
+    cfg = calls[-1]["cfg"]
+    assert cfg.max_minutes is None and cfg.epochs == 300 and cfg.patience == TrainConfig().patience
+    on_disk = json.loads((tiny_data / "results" / "converged" / "local_supercon__cgcnn.json").read_text())
+    assert on_disk["protocol"] == "converged" and on_disk["budget_minutes_per_fold"] is None
+    assert on_disk["epoch_cap"] == 300 and on_disk["ensemble"] == 1 and "commit" in on_disk
+    assert conv["folds"][0]["members"][0]["stopped_by"] is None  # the fake wrote no fit.json
+    assert (tiny_data / "runs" / "converged" / "local_supercon" / "cgcnn" / "fold_0" / "fold.json").exists()
+    # an epoch cap of one's own; the budget JSON beside it is untouched
+    _run(tiny_data, model="dummy", folds=1, protocol="converged")
+    assert json.loads((tiny_data / "results" / "converged" / "local_supercon__dummy.json").read_text())[
+        "protocol"] == "converged"
+    with pytest.raises(InputError, match="no wall-clock cap"):
+        _run(tiny_data, model="cgcnn", folds=1, protocol="converged", max_minutes=2)
+    with pytest.raises(InputError, match="protocol"):
+        _run(tiny_data, model="cgcnn", folds=1, protocol="forever")
+
+
+def test_ensemble_members_are_averaged_and_resumed(tiny_data, monkeypatch):
+    import crystograph.train
+
+    calls = []
+    monkeypatch.setattr(crystograph.train, "fit_predict", _fake_fit(calls))
+    res = _run(tiny_data, model="cgcnn", folds=[1], protocol="converged", ensemble=3, seed=10)
+    assert sorted(c["cfg"].seed for c in calls) == [10, 11, 12]
+    assert len({str(c["out_dir"]) for c in calls}) == 3  # one training folder per member
+    fold_dir = tiny_data / "runs" / "converged" / "local_supercon" / "cgcnn" / "fold_1"
+    preds = pd.read_csv(fold_dir / "predictions.csv")
+    assert np.allclose(preds["prediction"], 11.0)  # mean of the members' predictions (10, 11, 12)
+    (fold,) = res["folds"]
+    assert [m["seed"] for m in fold["members"]] == [10, 11, 12] and res["ensemble"] == 3
+    assert fold["score"] == pytest.approx(np.mean(np.abs(preds["target"] - 11.0)))
+    # the members' weights start from their own seeds
+    w = [next(c["model"].parameters()).detach() for c in calls]
+    assert not torch_equal(w[0], w[1])
+    # finished members are never retrained, even when the fold record is gone
+    (fold_dir / "fold.json").unlink()
+    again = _run(tiny_data, model="cgcnn", folds=[1], protocol="converged", ensemble=3, seed=10)
+    assert len(calls) == 3 and again["folds"][0]["score"] == fold["score"]
+    # another ensemble size into the same folder: refused
+    with pytest.raises(InputError, match="other settings"):
+        _run(tiny_data, model="cgcnn", folds=[1], protocol="converged", ensemble=2, seed=10)
+    assert len(calls) == 3
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def test_atom_embeddings_reach_the_model(tiny_data, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+
+    import crystograph.train
+
+    table = torch.arange(100 * 4, dtype=torch.float32).reshape(100, 4) / 100.0
+    emb = tiny_data / "emb.safetensors"
+    save_file({"atom_embedding": table}, str(emb))
+    calls = []
+    monkeypatch.setattr(crystograph.train, "fit_predict", _fake_fit(calls))
+    res = _run(tiny_data, model="crystograph", folds=[0], limit=10, ensemble=2, atom_embeddings=emb,
+               weight_decay=0.01, precision="bf16", max_minutes=0.1)
+    assert len(calls) == 2
+    for call in calls:
+        assert torch.equal(call["model"].atom_embedding, table)
+        assert call["model"].config.precision == "bf16" and call["cfg"].weight_decay == 0.01
+    assert res["atom_embeddings"] == str(emb) and res["model_details"]["atom_embeddings"]["sha256"]
+    assert res["protocol"] == "budget" and res["preset"] == "small" and res["ensemble"] == 2
+    # other embeddings into the same folder: refused
+    save_file({"atom_embedding": table + 1}, str(emb))
+    with pytest.raises(InputError, match="other settings"):
+        _run(tiny_data, model="crystograph", folds=[0], limit=10, ensemble=2, atom_embeddings=emb,
+             weight_decay=0.01, precision="bf16", max_minutes=0.1)
+    with pytest.raises(InputError, match="crystograph only"):
+        _run(tiny_data, model="cgcnn", folds=[0], atom_embeddings=emb)
+
+
+def test_cgcnn_is_configured_with_its_reference_recipe(tiny_data, monkeypatch):
+    import torch
+
+    import crystograph.train
+    from crystograph.train.module import PropertyModule
+
+    calls = []
+    monkeypatch.setattr(crystograph.train, "fit_predict", _fake_fit(calls))
+    res = _run(tiny_data, model="cgcnn", folds=[0], max_minutes=0.5)
+    cfg = calls[0]["cfg"]
+    assert (cfg.loss, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.lr_schedule, cfg.lr_milestones, cfg.batch_size) == \
+        ("mse", "sgd", 0.01, 0.0, "multistep", [100], 256)
+    assert res["train_config"]["loss"] == "mse" and "MultiStepLR" in res["model_details"]["recipe"]
+    opt_cfg = PropertyModule(calls[0]["model"], cfg).configure_optimizers()
+    opt, sched = opt_cfg["optimizer"], opt_cfg["lr_scheduler"]
+    assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.9
+    assert isinstance(sched["scheduler"], torch.optim.lr_scheduler.MultiStepLR) and sched["interval"] == "epoch"
+    assert dict(sched["scheduler"].milestones) == {100: 1} and sched["scheduler"].gamma == 0.1
+
+
+def test_converged_cgcnn_ensemble_trains_for_real(tiny_data):
+    res = _run(tiny_data, model="cgcnn", folds=[2], protocol="converged", epochs=2, ensemble=2)
+    (fold,) = res["folds"]
+    assert [m["epochs"] for m in fold["members"]] == [2, 2]
+    assert {m["stopped_by"] for m in fold["members"]} == {"epoch_cap"}
+    assert np.isfinite(res["mean"]) and res["train_config"]["max_minutes"] is None
+    assert res["train_config"]["epochs"] == 2 and res["protocol"] == "converged"
+
+
+def test_cli_bench_takes_the_protocol_options(tiny_data):
+    from typer.testing import CliRunner
+
+    from crystograph.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "local_supercon", "--model", "dummy", "--folds", "1",
+                                      "--protocol", "converged", "--no-download", "--data-dir",
+                                      str(tiny_data / "data"), "--out", str(tiny_data / "results"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    on_disk = json.loads((tiny_data / "results" / "converged" / "local_supercon__dummy.json").read_text())
+    assert on_disk["protocol"] == "converged" and on_disk["model"] == "dummy"
+    bad = CliRunner().invoke(app, ["bench", "local_supercon", "--model", "cgcnn", "--protocol", "converged",
+                                   "--max-minutes", "2", "--data-dir", str(tiny_data / "data"), "--out",
+                                   str(tiny_data / "results"), "--no-progress"])
+    assert bad.exit_code == 2 and "--max-minutes" in bad.output

@@ -129,7 +129,9 @@ class TrainConfig:
 
     lr: float = 1e-4
     optimizer: Literal["adamw", "sgd"] = "adamw"  # sgd (momentum 0.9) is for the CGCNN baseline
-    lr_schedule: Literal["cosine", "onecycle", "none"] = "onecycle"
+    lr_schedule: Literal["cosine", "onecycle", "none", "multistep"] = "onecycle"
+    lr_milestones: list[int] = field(default_factory=list)  # "multistep": epochs where the lr is divided by 10
+    loss: Literal["l1", "mse"] = "l1"  # regression loss on the standardised target (mse: the CGCNN baseline)
     weight_decay: float = 0.0  # paper: 1e-2 if overfitting else 0.0
     batch_size: int = 32
     epochs: int = 300

@@ -8,12 +8,24 @@ Layout on disk (``run_dir`` defaults to ``<out_dir>/runs``):
     <out_dir>/plots/<task>__<model>.png                 parity plot (ROC curve for classification)
 
 A fold whose ``fold.json`` exists is loaded, never recomputed; an interrupted fold resumes from the
-trainer's ``last.ckpt``. Each fold trains for at most ``max_minutes`` (graph building is not counted).
+trainer's ``last.ckpt``. A folder holds one set of settings (``<task>/<model>/settings.json``, the fingerprint):
+a rerun with other settings into it is refused.
+
+Protocols (recorded as ``"protocol"`` in every results JSON):
+    budget      each fit (fold / ensemble member) trains for at most ``max_minutes`` (graph building not
+                counted), early stopping and the epoch cap may stop it first. Results: ``<out_dir>/<task>__<model>.json``.
+    converged   no wall-clock cap: each fit trains until early stopping on its inner validation split
+                (``TrainConfig.patience``) or the epoch cap (Table A1: 300). Results:
+                ``<out_dir>/converged/<task>__<model>.json``, per-fold files under ``<run_dir>/converged/``.
+Both take the paper's recipe options: ``ensemble`` members per fold (prediction = their mean; member m
+trains with seed ``seed + m`` in ``fold_<k>/train`` (m = 0) or ``fold_<k>/train_member_<m>``; a finished
+member is never retrained), pretrained ``atom_embeddings``, ``weight_decay`` (A.7), ``precision``.
 Scores: MAE in the target's unit, or ROC-AUC; ``mean``/``std`` over the folds run (population std, as MatBench).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -26,13 +38,16 @@ from typing import Any
 import numpy as np
 
 from crystograph.bench import folds as folds_mod
-from crystograph.bench.baselines import CGCNN, cgcnn_train_config, mean_predictor
+from crystograph.bench.baselines import CGCNN, CGCNN_RECIPE, cgcnn_train_config, mean_predictor
 from crystograph.bench.loaders import cache_dir, find_data_dir, load_task
 from crystograph.bench.meta import hardware, versions, write_json
 from crystograph.bench.registry import N_FOLDS, Task, resolve_tasks
 from crystograph.errors import InputError
 
 MODELS = ("crystograph", "cgcnn", "dummy")
+PROTOCOLS = ("budget", "converged")
+DEFAULT_BUDGET_MINUTES = 3.0
+PRECISIONS = ("fp32", "bf16")
 
 
 def model_label(model: str, preset: str = "small", layout: str = "stacked") -> str:
@@ -80,22 +95,34 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, metric: str) -> float:
     return float(roc_auc_score(y_true, y_pred))
 
 
-def _setup_model(task: Task, model: str, preset: str, layout: str, max_minutes: float, seed: int,
-                 epochs: int | None, accelerator: str):
-    """(model_factory, graph_config, train_config, description) for a trainable model."""
+def _setup_model(task: Task, s: "BenchSettings"):
+    """(model_factory, graph_config, train_config, description) for a trainable model. The description goes into
+    the fingerprint: recipe options appear in it only when they differ from the defaults, so a default budget run
+    keeps the fingerprint it had before those options existed."""
     from crystograph.config import GraphConfig, ModelConfig, TrainConfig
 
-    if model == "crystograph":
+    overrides: dict[str, Any] = {}
+    if s.weight_decay is not None:
+        overrides["weight_decay"] = s.weight_decay
+    if s.patience is not None:
+        overrides["patience"] = s.patience
+    if s.model == "crystograph":
         from crystograph.nn import CrysToGraph
 
-        mcfg = ModelConfig.preset(preset, layout=layout, task=task.task_type, n_targets=1)
-        tcfg = TrainConfig.preset(preset, max_minutes=max_minutes, seed=seed, accelerator=accelerator)
-        if epochs:
-            tcfg.epochs = epochs
-        return (lambda: CrysToGraph(mcfg)), mcfg.graph, tcfg, {"preset": preset, "layout": layout}
-    if model == "cgcnn":
-        tcfg = cgcnn_train_config(max_minutes, seed=seed, epochs=epochs or 300, accelerator=accelerator)
-        return (lambda: CGCNN(n_targets=1, task=task.task_type)), GraphConfig(), tcfg, {"reference": "txie-93/cgcnn"}
+        emb = str(s.atom_embeddings) if s.atom_embeddings is not None else None
+        mcfg = ModelConfig.preset(s.preset, layout=s.layout, task=task.task_type, n_targets=1, precision=s.precision,
+                                  atom_embedding_path=emb)
+        tcfg = TrainConfig.preset(s.preset, max_minutes=s.max_minutes, seed=s.seed, accelerator=s.accelerator,
+                                  **overrides)
+        if s.epochs:
+            tcfg.epochs = s.epochs
+        extra = {"preset": s.preset, "layout": s.layout, **s.recipe()}
+        return (lambda: CrysToGraph(mcfg)), mcfg.graph, tcfg, extra
+    if s.model == "cgcnn":
+        tcfg = cgcnn_train_config(s.max_minutes, seed=s.seed, epochs=s.epochs or 300, accelerator=s.accelerator,
+                                  **overrides)
+        extra = {"reference": "txie-93/cgcnn", "recipe": CGCNN_RECIPE, **s.recipe()}
+        return (lambda: CGCNN(n_targets=1, task=task.task_type)), GraphConfig(), tcfg, extra
     raise InputError("--model", f"unknown model {model!r}; choose one of {', '.join(MODELS)} (ALIGNN runs "
                                 "externally: benchmarks/alignn_train.py on `crystograph bench --export-folds`)")
 
@@ -196,10 +223,49 @@ class BenchSettings:
     command: str
     progress: bool
     plot: bool
+    protocol: str = "budget"
+    ensemble: int = 1
+    atom_embeddings: Path | None = None
+    weight_decay: float | None = None
+    precision: str = "fp32"
+    patience: int | None = None
 
     @property
     def label(self) -> str:
         return model_label(self.model, self.preset, self.layout)
+
+    @property
+    def converged(self) -> bool:
+        return self.protocol == "converged"
+
+    @property
+    def members(self) -> int:
+        """Fits per fold (the mean predictor needs one)."""
+        return 1 if self.model == "dummy" else self.ensemble
+
+    @property
+    def results_dir(self) -> Path:
+        return self.out_dir / "converged" if self.converged else self.out_dir
+
+    def task_dir(self, task_name: str) -> Path:
+        return self.run_root / ("converged" if self.converged else "") / task_name / self.label
+
+    def recipe(self) -> dict[str, Any]:
+        """The non-default protocol/recipe options (fingerprint and ``model_details``)."""
+        out: dict[str, Any] = {}
+        if self.converged:
+            out["protocol"] = self.protocol
+        if self.ensemble != 1:
+            out["ensemble"] = self.ensemble
+        if self.atom_embeddings is not None:
+            out["atom_embeddings"] = {"file": self.atom_embeddings.name, "sha256": _sha256(self.atom_embeddings)}
+        if self.weight_decay is not None:
+            out["weight_decay"] = self.weight_decay
+        if self.precision != "fp32":
+            out["precision"] = self.precision
+        if self.patience is not None:
+            out["patience"] = self.patience
+        return out
 
 
 @dataclass
@@ -227,7 +293,7 @@ def run_bench(
     model: str = "crystograph",
     preset: str = "small",
     folds: int | Sequence[int] | None = None,
-    max_minutes: float = 3.0,
+    max_minutes: float | None = None,
     data_dir: str | Path | None = None,
     *,
     out_dir: str | Path,
@@ -243,18 +309,29 @@ def run_bench(
     command: str | None = None,
     progress: bool = True,
     plot: bool = True,
+    protocol: str = "budget",
+    ensemble: int = 1,
+    atom_embeddings: str | Path | None = None,
+    weight_decay: float | None = None,
+    precision: str = "fp32",
+    patience: int | None = None,
 ) -> list[dict[str, Any]]:
     """Benchmark `model` on `tasks` (names or groups, see `registry.GROUPS`); returns the results dicts.
 
-    folds: None = all 5, an int n = folds 0..n-1, or a list of fold numbers. max_minutes: training budget per
-    fold. out_dir: where ``<task>__<model>.json`` goes; run_dir: per-fold files (default ``<out_dir>/runs``).
-    limit: use only the first `limit` rows (smoke tests). epochs: cap on epochs (default: the preset's; the
-    budget usually stops training first)."""
+    folds: None = all 5, an int n = folds 0..n-1, or a list of fold numbers. protocol: "budget" (each fit trains
+    for at most `max_minutes`, default 3) or "converged" (until early stopping or the epoch cap; no `max_minutes`).
+    out_dir: where ``<task>__<model>.json`` goes (``<out_dir>/converged/`` for the converged protocol); run_dir:
+    per-fold files (default ``<out_dir>/runs``). limit: use only the first `limit` rows (smoke tests). epochs: cap
+    on epochs (default: the preset's, Table A1's 300). ensemble: members per fold (mean prediction); atom_embeddings:
+    a pretrained table (``crystograph pretrain``); weight_decay: AdamW/SGD weight decay (default: the model's
+    recipe); precision: fp32 | bf16; patience: early-stopping patience in epochs (default TrainConfig's)."""
     from rich.console import Console
 
     if model not in MODELS:
         raise InputError("--model", f"unknown model {model!r}; choose one of {', '.join(MODELS)} (ALIGNN runs "
                                     "externally: benchmarks/alignn_train.py on the exported folds CSV)")
+    max_minutes = _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, weight_decay, precision,
+                                  patience, epochs)
     out_dir = Path(out_dir)
     settings = BenchSettings(
         model=model, preset=preset, layout=layout, fold_ids=_fold_list(folds), max_minutes=max_minutes,
@@ -262,9 +339,64 @@ def run_bench(
         run_root=Path(run_dir) if run_dir is not None else out_dir / "runs",
         graph_cache=Path(graph_cache_dir) if graph_cache_dir is not None else cache_dir() / "graphs",
         strict=strict, seed=seed, limit=limit, epochs=epochs, accelerator=accelerator, allow_download=allow_download,
-        command=command if command is not None else " ".join(sys.argv), progress=progress, plot=plot)
+        command=command if command is not None else " ".join(sys.argv), progress=progress, plot=plot,
+        protocol=protocol, ensemble=int(ensemble), atom_embeddings=Path(atom_embeddings) if atom_embeddings else None,
+        weight_decay=weight_decay, precision=precision, patience=patience)
     console = Console(stderr=True, quiet=not progress)
     return [_run_task(task, settings, console) for task in resolve_tasks(tasks)]
+
+
+def _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, weight_decay, precision, patience,
+                    epochs) -> float | None:
+    """Validate the protocol/recipe options before any data is read; returns the per-fit budget in minutes."""
+    if protocol not in PROTOCOLS:
+        raise InputError("--protocol", f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+    if protocol == "converged" and max_minutes is not None:
+        raise InputError("--max-minutes", "the converged protocol has no wall-clock cap (it trains until early "
+                                          "stopping); cap it with --epochs instead")
+    if max_minutes is not None and not max_minutes > 0:
+        raise InputError("--max-minutes", f"must be > 0 (got {max_minutes})")
+    if int(ensemble) < 1:
+        raise InputError("--ensemble", f"must be at least 1 (got {ensemble})")
+    if precision not in PRECISIONS:
+        raise InputError("--precision", f"choose one of {', '.join(PRECISIONS)} (got {precision!r})")
+    if weight_decay is not None and not weight_decay >= 0:
+        raise InputError("--weight-decay", f"must be >= 0 (got {weight_decay})")
+    if patience is not None and patience < 0:
+        raise InputError("--patience", f"must be >= 0 (got {patience})")
+    if epochs is not None and epochs < 1:
+        raise InputError("--epochs", f"must be at least 1 (got {epochs})")
+    if model != "crystograph":
+        for flag, given in (("--atom-embeddings", atom_embeddings is not None), ("--precision", precision != "fp32")):
+            if given:
+                raise InputError(flag, f"applies to --model crystograph only (got --model {model})")
+    if atom_embeddings is not None:
+        from crystograph.nn import load_atom_embedding
+
+        load_atom_embedding(atom_embeddings)  # a missing or malformed table fails here, before any training
+    if protocol == "converged":
+        return None
+    return DEFAULT_BUDGET_MINUTES if max_minutes is None else float(max_minutes)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _check_settings(task_dir: Path, fingerprint: dict[str, Any]) -> None:
+    """One folder, one set of settings: a rerun with other settings (budget, epochs, recipe, protocol, …) into a
+    folder that holds a run is refused, so finished folds are never mixed with folds of another recipe."""
+    stamp = task_dir / "settings.json"
+    previous = [json.loads(stamp.read_text())] if stamp.exists() else [
+        json.loads(f.read_text()).get("fingerprint") for f in sorted(task_dir.glob("fold_*/fold.json"))]
+    for prev in previous:
+        if prev is not None and prev != fingerprint:
+            keys = sorted(set(prev) | set(fingerprint))
+            diff = {k: [prev.get(k), fingerprint.get(k)] for k in keys if prev.get(k) != fingerprint.get(k)}
+            raise InputError(str(task_dir), f"this folder holds a run with other settings (was → now: {diff}); "
+                                            "rerun with the same settings to resume, or use another --run-dir / "
+                                            "--out, or delete it")
+    write_json(stamp, fingerprint)
 
 
 def _prepare(task: Task, s: BenchSettings, console) -> PreparedTask:
@@ -280,14 +412,13 @@ def _prepare(task: Task, s: BenchSettings, console) -> PreparedTask:
     if s.model == "dummy":
         ids = [r.id for r in loaded.records]
         y = np.asarray([[r.targets[task.target]] for r in loaded.records], dtype=float).reshape(-1, 1)
-        graphs, factory, tcfg, extra = None, None, None, {}
+        graphs, factory, tcfg, extra = None, None, None, ({"protocol": s.protocol} if s.converged else {})
         notes.append("dummy: mean of the training targets; no graphs are built, so rows whose graph would fail "
                      "to build stay in (compare skipped counts)")
     else:
         from crystograph.data import build_graphs
 
-        factory, gcfg, tcfg, extra = _setup_model(task, s.model, s.preset, s.layout, s.max_minutes, s.seed,
-                                                  s.epochs, s.accelerator)
+        factory, gcfg, tcfg, extra = _setup_model(task, s)
         graphs, graph_skipped = build_graphs(loaded.records, gcfg, targets=[task.target], cache_dir=s.graph_cache,
                                              progress=s.progress, strict=s.strict)
         ids = [str(g.sample_id) for g in graphs]
@@ -319,18 +450,23 @@ def _train_fold(k: int, fold_dir: Path, prep: PreparedTask, s: BenchSettings, co
     tr, te = folds_mod.split_indices(prep.ids, prep.fold_of, k)
     test_ids = [prep.ids[i] for i in te]
     t0 = time.monotonic()
+    truth = prep.y[te, 0]
+    members: list[dict[str, Any]] = []
     if s.model == "dummy":
         pred, n_epochs = mean_predictor(prep.y[tr], len(te), task.task_type), 0
     else:
-        from crystograph.train import fit_predict
-
-        console.print(f"fold {k}: training on {len(tr)}, testing on {len(te)} (≤ {s.max_minutes} min)")
-        _claim_train_dir(fold_dir / "train", {**prep.fingerprint, "test_ids_sha1": _ids_hash(test_ids)}, prep.notes, k)
-        pred = fit_predict(prep.factory, [prep.graphs[i] for i in tr], [prep.graphs[i] for i in te],
-                           prep.train_config, fold_dir / "train", task.task_type, progress=s.progress)
-        n_epochs = _read_epochs(fold_dir / "train")
+        limit = f"≤ {s.max_minutes} min" if s.max_minutes else f"until early stopping, ≤ {prep.train_config.epochs} epochs"
+        console.print(f"fold {k}: training on {len(tr)}, testing on {len(te)} ({limit}"
+                      + (f", {s.members} members" if s.members > 1 else "") + ")")
+        member_preds = []
+        for m in range(s.members):
+            p, rec_m = _fit_member(k, m, fold_dir, tr, te, test_ids, prep, s, console)
+            member_preds.append(p)
+            members.append({**rec_m, "score": score(truth, p, task.metric)})
+        pred = np.mean(member_preds, axis=0)
+        known = [r["epochs"] for r in members if r["epochs"] is not None]
+        n_epochs = max(known) if known else None
     pred = np.asarray(pred, dtype=float).reshape(len(te), -1)[:, 0]
-    truth = prep.y[te, 0]
     fold_dir.mkdir(parents=True, exist_ok=True)
     pred_csv = fold_dir / "predictions.csv"
     tmp = pred_csv.with_name(pred_csv.name + ".tmp")
@@ -339,15 +475,77 @@ def _train_fold(k: int, fold_dir: Path, prep: PreparedTask, s: BenchSettings, co
     rec = {"fold": k, "score": score(truth, pred, task.metric), "n_test": len(te), "n_train": len(tr),
            "wall_s": time.monotonic() - t0, "epochs": n_epochs, "test_ids_sha1": _ids_hash(test_ids),
            "fingerprint": prep.fingerprint}
+    if members:
+        rec["members"] = [{**r, "stopped_by": _stopped_by(r["epochs"], prep.train_config.epochs, s)} for r in members]
     write_json(fold_dir / "fold.json", rec)
     console.print(f"fold {k}: {task.metric} {rec['score']:.4g} {task.unit if task.metric == 'MAE' else ''}"
                   f" ({rec['wall_s']:.0f} s, {n_epochs} epochs)")
     return rec
 
 
+def _fit_member(k: int, m: int, fold_dir: Path, tr: list[int], te: list[int], test_ids: list[str],
+                prep: PreparedTask, s: BenchSettings, console) -> tuple[np.ndarray, dict[str, Any]]:
+    """Fit ensemble member `m` of fold `k` (seed ``seed + m``) and predict the test fold; a member whose
+    ``member.json`` exists is loaded, not retrained. Member 0 lives in ``fold_<k>/train`` (the layout of a
+    single-model fold), member m > 0 in ``fold_<k>/train_member_<m>``."""
+    import pandas as pd
+
+    from crystograph import train as train_mod
+
+    member_dir = fold_dir / ("train" if m == 0 else f"train_member_{m}")
+    done, preds_csv = member_dir / "member.json", member_dir / "member_predictions.csv"
+    if done.exists() and preds_csv.exists():
+        rec = json.loads(done.read_text())
+        table = pd.read_csv(preds_csv, dtype={"id": str})
+        if rec.get("test_ids_sha1") == _ids_hash(test_ids) and list(table["id"]) == test_ids:
+            console.print(f"fold {k} member {m}: finished earlier, loaded")
+            return table["prediction"].to_numpy(dtype=float), {key: rec[key] for key in ("member", "seed", "epochs",
+                                                                                          "wall_s")}
+    seed = s.seed + m
+    stamp = {**prep.fingerprint, "test_ids_sha1": _ids_hash(test_ids)}
+    if m > 0:
+        stamp["member"] = m
+    _claim_train_dir(member_dir, stamp, prep.notes, k)
+    tcfg = dataclasses.replace(prep.train_config, seed=seed)
+    t0 = time.monotonic()
+    pred = train_mod.fit_predict(_seeded(prep.factory, seed), [prep.graphs[i] for i in tr],
+                                 [prep.graphs[i] for i in te], tcfg, member_dir, prep.task.task_type,
+                                 progress=s.progress)
+    pred = np.asarray(pred, dtype=float).reshape(len(te), -1)[:, 0]
+    rec = {"member": m, "seed": seed, "epochs": _read_epochs(member_dir), "wall_s": time.monotonic() - t0}
+    tmp = preds_csv.with_name(preds_csv.name + ".tmp")
+    pd.DataFrame({"id": test_ids, "prediction": pred}).to_csv(tmp, index=False)
+    tmp.replace(preds_csv)
+    write_json(done, {**rec, "test_ids_sha1": _ids_hash(test_ids)})
+    if s.members > 1:
+        console.print(f"fold {k} member {m}: {rec['epochs']} epochs, {rec['wall_s']:.0f} s")
+    return pred, rec
+
+
+def _stopped_by(epochs: int | None, cap: int, s: BenchSettings) -> str | None:
+    """What ended a fit: the epoch cap, or (before it) early stopping — or, under a budget, possibly the clock."""
+    if epochs is None:
+        return None
+    if epochs >= cap:
+        return "epoch_cap"
+    return "early_stopping" if s.max_minutes is None else "early_stopping_or_budget"
+
+
+def _seeded(factory, seed: int):
+    """The factory with the initial weights fixed by `seed` (an ensemble member's weights depend on its seed only)."""
+    def build():
+        import torch
+
+        torch.manual_seed(seed)
+        return factory()
+
+    return build
+
+
 def _run_task(task: Task, s: BenchSettings, console) -> dict[str, Any]:
     prep = _prepare(task, s, console)
-    task_dir = s.run_root / task.name / s.label
+    task_dir = s.task_dir(task.name)
+    _check_settings(task_dir, prep.fingerprint)
     fold_records, pred_files, resumed = [], [], []
     available = sorted(set(prep.fold_of[i] for i in prep.ids))
     for k in [k for k in s.fold_ids if k in available]:
@@ -359,7 +557,8 @@ def _run_task(task: Task, s: BenchSettings, console) -> dict[str, Any]:
             console.print(f"fold {k}: {task.metric} {rec['score']:.4g} (finished earlier, loaded)")
         else:
             rec = _train_fold(k, fold_dir, prep, s, console)
-        fold_records.append({key: rec[key] for key in ("fold", "score", "n_test", "n_train", "wall_s", "epochs")})
+        fold_records.append({key: rec[key] for key in ("fold", "score", "n_test", "n_train", "wall_s", "epochs",
+                                                       "members") if key in rec})
         pred_files.append(fold_dir / "predictions.csv")
     if len(fold_records) < N_FOLDS:
         prep.notes.append(f"partial: {len(fold_records)} of {N_FOLDS} folds")
@@ -369,10 +568,10 @@ def _run_task(task: Task, s: BenchSettings, console) -> dict[str, Any]:
         prep.notes.append(f"limit: only the first {s.limit} rows were used (smoke test, not a benchmark number)")
     result = _result(prep, s, fold_records, task_dir)
     if s.plot and fold_records:
-        png = _plot(task, s.label, pred_files, s.out_dir / "plots" / f"{task.name}__{s.label}.png",
+        png = _plot(task, s.label, pred_files, s.results_dir / "plots" / f"{task.name}__{s.label}.png",
                     result["dummy_same_folds"])
         result["plot"] = str(png) if png else None
-    out_json = write_json(s.out_dir / f"{task.name}__{s.label}.json", result)
+    out_json = write_json(s.results_dir / f"{task.name}__{s.label}.json", result)
     mean = "n/a" if result["mean"] is None else f"{result['mean']:.4g} ± {result['std']:.2g}"
     console.print(f"[bold]{task.name} · {s.label}: {task.metric} {mean}[/] → {out_json}")
     return result
@@ -383,15 +582,25 @@ def _result(prep: PreparedTask, s: BenchSettings, fold_records: list[dict], task
     task, tcfg, loaded = prep.task, prep.train_config, prep.loaded
     scores = np.asarray([f["score"] for f in fold_records], dtype=float)
     skipped_all = list(loaded.skipped) + list(prep.graph_skipped)
+    vers = versions()
     return {
         "task": task.name,
         "model": s.label,
+        "protocol": s.protocol,
+        "preset": s.preset if s.model == "crystograph" else None,
+        "ensemble": s.members,
         "metric": task.metric,
         "unit": task.unit if task.metric == "MAE" else None,
         "folds": fold_records,
         "mean": float(scores.mean()) if len(scores) else None,
         "std": float(scores.std()) if len(scores) else None,
+        # budget: minutes per fit (each ensemble member gets this budget); converged: None (no wall-clock cap)
         "budget_minutes_per_fold": s.max_minutes if tcfg else None,
+        "epoch_cap": tcfg.epochs if tcfg else None,
+        "patience": tcfg.patience if tcfg else None,
+        "atom_embeddings": str(s.atom_embeddings) if s.atom_embeddings is not None else None,
+        "precision": s.precision if s.model == "crystograph" else None,
+        "commit": vers.get("git_commit"),
         "command": s.command,
         "seed": s.seed,
         "data_source": loaded.data_source,
@@ -399,7 +608,7 @@ def _result(prep: PreparedTask, s: BenchSettings, fold_records: list[dict], task
                      "exact": task.exact, "benchmark": task.benchmark, "paper_name": task.paper_name},
         "hardware": hardware(s.accelerator if tcfg else None),
         "wall_s": prep.prep_s + float(sum(f["wall_s"] for f in fold_records)),
-        "versions": versions(),
+        "versions": vers,
         "notes": prep.notes,
         "n_samples": len(prep.ids),
         "skipped": {"count": len(skipped_all), "reading": len(loaded.skipped), "graphs": len(prep.graph_skipped),
@@ -409,8 +618,8 @@ def _result(prep: PreparedTask, s: BenchSettings, fold_records: list[dict], task
         "folds_verified_against_official": prep.verified,
         "data_prep_s": prep.prep_s,
         "train_config": None if tcfg is None else {k: getattr(tcfg, k) for k in (
-            "optimizer", "lr", "lr_schedule", "weight_decay", "batch_size", "epochs", "max_minutes", "patience",
-            "val_fraction")},
+            "optimizer", "lr", "lr_schedule", "lr_milestones", "loss", "weight_decay", "batch_size", "epochs",
+            "max_minutes", "patience", "val_fraction")},
         "model_details": prep.extra,
         "run_dir": str(task_dir),
     }

@@ -1,7 +1,7 @@
 """The Lightning module that trains any `forward(batch) -> [B, T]` network (CrysToGraph, CGCNN, …).
 
 Regression: targets are standardised with the training-set mean/std (kept as buffers, so they
-travel with the weights) and the loss is L1 on the standardised scale; `val_mae` is reported in
+travel with the weights) and the loss is L1 (or MSE, `TrainConfig.loss`) on the standardised scale; `val_mae` is reported in
 the target's own units. Classification: BCE with logits; `val_mae` is the mean |p - y| and
 `val_auc` the ROC-AUC when both classes are present.
 
@@ -58,7 +58,9 @@ class PropertyModule(pl.LightningModule):
         raw = self.model(batch)  # [B, T]
         y = batch.y.to(raw.dtype)  # [B, T]
         if self.task == "regression":
-            loss = torch.nn.functional.l1_loss(raw, (y - self.y_mean) / self.y_std)
+            loss_fn = torch.nn.functional.mse_loss if getattr(self.train_config, "loss", "l1") == "mse" else \
+                torch.nn.functional.l1_loss
+            loss = loss_fn(raw, (y - self.y_mean) / self.y_std)
             pred = raw * self.y_std + self.y_mean
         else:
             loss = torch.nn.functional.binary_cross_entropy_with_logits(raw, y)
@@ -114,5 +116,8 @@ class PropertyModule(pl.LightningModule):
             opt = torch.optim.SGD(self.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
         else:
             opt = torch.optim.AdamW(self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if cfg.lr_schedule == "multistep":  # lr ÷ 10 at each milestone epoch (the CGCNN reference's MultiStepLR)
+            sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(cfg.lr_milestones), gamma=0.1)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
         sched = torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
