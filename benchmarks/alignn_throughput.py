@@ -29,6 +29,8 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: training and inference steps under torch.autocast(bfloat16), as crystograph's bf16")
     return p.parse_args(argv)
 
 
@@ -54,6 +56,8 @@ def main() -> None:
     loader = DataLoader(data, batch_size=ARGS.batch_size, shuffle=True, collate_fn=at.collate,
                         generator=torch.Generator().manual_seed(ARGS.seed))
     batches = list(loader)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=ARGS.precision == "bf16")
+    autocast.__enter__()
     net.train()
     for b in batches[:2]:
         at.train_step(net, b, optimizer, criterion, "cpu")
@@ -67,8 +71,10 @@ def main() -> None:
         for g, lg, lat, _ in batches:
             net([g, lg, lat])
     infer_s = time.perf_counter() - t
+    autocast.__exit__(None, None, None)
     n = len(data)
-    print(json.dumps({"model": "alignn", "n": n, "failures": failures, "params": sum(p.numel() for p in net.parameters()),
+    name = "alignn" if ARGS.precision == "fp32" else f"alignn-{ARGS.precision}"
+    print(json.dumps({"model": name, "n": n, "failures": failures, "params": sum(p.numel() for p in net.parameters()),
                       "train_s": train_s, "train_structures_per_s": n / train_s,
                       "infer_s": infer_s, "infer_structures_per_s": n / infer_s}))
 

@@ -42,7 +42,9 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--repeats", type=int, default=2)
-    p.add_argument("--models", default="crystograph-small,crystograph-paper,cgcnn")
+    p.add_argument("--models", default="crystograph-small,crystograph-paper,crystograph-paper-bf16,cgcnn",
+                   help="crystograph-<preset>[-bf16], cgcnn")
+    p.add_argument("--alignn-precisions", default="fp32,bf16", help="ALIGNN runs: fp32 (its default), bf16")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="CSV(.gz) with an id column, cif and --target")
     p.add_argument("--target", default="tc_K")
     p.add_argument("--alignn-venv", type=Path, default=_common.DEFAULT_ALIGNN_VENV)
@@ -89,7 +91,8 @@ def make_model(name: str):
 
     if name == "cgcnn":
         return CGCNN(n_targets=1)
-    return CrysToGraph(ModelConfig.preset(name.split("-", 1)[1]))
+    _, preset, *precision = name.split("-")  # crystograph-<preset>[-bf16]
+    return CrysToGraph(ModelConfig.preset(preset, precision=precision[0] if precision else "fp32"))
 
 
 def time_ours(name: str, graphs) -> dict:
@@ -108,12 +111,12 @@ def time_ours(name: str, graphs) -> dict:
             "infer_s": infer_s, "infer_structures_per_s": n / infer_s}
 
 
-def time_alignn(csv_path: Path) -> dict:
+def time_alignn(csv_path: Path, precision: str) -> dict:
     py = ARGS.alignn_venv / "bin" / "python"
     if not py.exists():
         raise SystemExit(f"ALIGNN venv not found at {py}; run: bash benchmarks/setup_alignn.sh (or --skip-alignn)")
     cmd = [str(py), str(HERE / "alignn_throughput.py"), str(csv_path), "--batch-size", str(ARGS.batch_size),
-           "--threads", str(ARGS.threads), "--seed", str(ARGS.seed)]
+           "--threads", str(ARGS.threads), "--seed", str(ARGS.seed), "--precision", precision]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"ALIGNN throughput failed:\n{proc.stderr[-3000:]}")
@@ -138,10 +141,11 @@ def main() -> None:
                 runs.setdefault(name, []).append(time_ours(name, graphs))
                 print(f"[throughput] rep {rep} {name}: train {runs[name][-1]['train_structures_per_s']:.1f}/s, "
                       f"infer {runs[name][-1]['infer_structures_per_s']:.1f}/s", flush=True)
-            if not ARGS.skip_alignn:
-                runs.setdefault("alignn", []).append(time_alignn(csv_path))
-                print(f"[throughput] rep {rep} alignn: train {runs['alignn'][-1]['train_structures_per_s']:.1f}/s, "
-                      f"infer {runs['alignn'][-1]['infer_structures_per_s']:.1f}/s", flush=True)
+            for precision in ([] if ARGS.skip_alignn else ARGS.alignn_precisions.split(",")):
+                r = time_alignn(csv_path, precision)
+                runs.setdefault(r["model"], []).append(r)
+                print(f"[throughput] rep {rep} {r['model']}: train {r['train_structures_per_s']:.1f}/s, "
+                      f"infer {r['infer_structures_per_s']:.1f}/s", flush=True)
     best = {name: {"train_structures_per_s": max(r["train_structures_per_s"] for r in rs),
                    "infer_structures_per_s": max(r["infer_structures_per_s"] for r in rs),
                    "params": rs[0]["params"], "n": rs[0]["n"]} for name, rs in runs.items()}
@@ -149,6 +153,10 @@ def main() -> None:
         for name, b in best.items():
             b["train_vs_alignn"] = b["train_structures_per_s"] / best["alignn"]["train_structures_per_s"]
             b["infer_vs_alignn"] = b["infer_structures_per_s"] / best["alignn"]["infer_structures_per_s"]
+    if "alignn-bf16" in best:  # bf16 against bf16: the same autocast on both sides
+        for name, b in best.items():
+            b["train_vs_alignn_bf16"] = b["train_structures_per_s"] / best["alignn-bf16"]["train_structures_per_s"]
+            b["infer_vs_alignn_bf16"] = b["infer_structures_per_s"] / best["alignn-bf16"]["infer_structures_per_s"]
     result = {
         "benchmark": "train_throughput", "command": _common.command_line(), "seed": ARGS.seed,
         "data_source": _common.data_source(ARGS.data), "n_sample": len(sample), "n_used": len(graphs),

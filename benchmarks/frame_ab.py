@@ -1,0 +1,71 @@
+"""Did the canonical frame change accuracy? A paired comparison, lab frame vs canonical frame, same everything else.
+
+For each task, `crystograph train --folds 5` runs twice with identical folds, seed, model and a fixed step
+budget (`--max-steps`, so the comparison does not depend on the machine's load): once with `--frame lab` (the
+paper's angles in the file's frame) and once with `--frame canonical` (the default). Writes
+benchmarks/results/frame_ab_<task>.json with both arms' per-fold MAE, their means and fold std, and the
+per-fold differences (canonical − lab).
+
+    .venv/bin/python benchmarks/frame_ab.py --task supercon --max-steps 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import SHARED_DATA, command_line, git_commit, hardware, write_json  # noqa: E402
+
+TASKS = {  # name: (file, target, id column)
+    "supercon": ("supercon/supercon.csv.gz", "tc_K", "material_id"),
+    "matbench_jdft2d": ("matbench/matbench_jdft2d.csv.gz", "exfoliation_en", "mbid"),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=sorted(TASKS), default="supercon")
+    parser.add_argument("--max-steps", type=int, default=1000, help="optimiser steps per fitted model")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs", default="runs/frame_ab")
+    args = parser.parse_args()
+
+    file, target, id_column = TASKS[args.task]
+    data = SHARED_DATA / file
+    started = time.monotonic()
+    arms = {}
+    for frame in ("lab", "canonical"):
+        run = Path(args.runs) / args.task / frame
+        cmd = [sys.executable, "-m", "crystograph.cli", "train", str(data), "--target", target, "--id-column",
+               id_column, "--out", str(run), "--folds", "5", "--preset", "small", "--lr", "0.001",
+               "--weight-decay", "0.01", "--dropout", "0.1", "--max-steps", str(args.max_steps), "--epochs", "1000",
+               "--seed", str(args.seed), "--frame", frame, "--no-progress"]
+        if not (run / "summary.json").exists():
+            subprocess.run(cmd, check=True)
+        summary = json.loads((run / "summary.json").read_text())
+        folds = [float(v) for v in summary["fold_mae"]]
+        arms[frame] = {"folds": folds, "mean": float(np.mean(folds)), "std": float(np.std(folds)),
+                       "dummy_mean": summary["mean_dummy_mae"]}
+        print(frame, arms[frame], flush=True)
+    diff = np.array(arms["canonical"]["folds"]) - np.array(arms["lab"]["folds"])
+    write_json(Path(__file__).resolve().parent / "results" / f"frame_ab_{args.task}.json", {
+        "what": "5-fold CV MAE, lab frame vs canonical frame, identical folds/seed/model/step budget",
+        "task": args.task, "data": file, "target": target, "preset": "small", "max_steps": args.max_steps,
+        "seed": args.seed, "protocol": "budget (fixed step count)", "lab": arms["lab"], "canonical": arms["canonical"],
+        "paired_difference_canonical_minus_lab": {"folds": diff.tolist(), "mean": float(diff.mean()),
+                                                   "std": float(diff.std()),
+                                                   "folds_canonical_better": int((diff < 0).sum())},
+        "command": command_line(), "commit": git_commit(), "hardware": hardware(1),
+        "wall_s": round(time.monotonic() - started, 1),
+    })
+
+
+if __name__ == "__main__":
+    main()
