@@ -1,4 +1,4 @@
-"""Command line: `crystograph graph | train | predict | bench | pretrain | demo`.
+"""Command line: `crystograph graph | train | predict | bench | ablate | pretrain | demo`.
 
 Every command takes `--config FILE.yaml` whose keys are the command's option names (with `-` or
 `_`; a run's own config.yaml works too); flags given on the command line override it. User errors
@@ -156,6 +156,19 @@ def _positive(value: Optional[float]) -> Optional[float]:
 
 SPECIES_HELP = "Element symbols for POSCARs without a species line, e.g. 'Na Cl' (else a POTCAR beside them)."
 RECURSIVE_HELP = "Read subfolders of input folders too (otherwise they are listed as ignored)."
+# Model-size knobs of `train` and `bench` (default: the preset's value); the ablation studies vary them.
+NEtgcOption = typer.Option(None, "--n-etgc", min=0, help="eTGC blocks (default: the preset's).")
+NGwtOption = typer.Option(None, "--n-gwt", min=0, help="GwT layers (default: the preset's).")
+HiddenDimOption = typer.Option(None, "--hidden-dim", min=1, help="Hidden width (default: the preset's).")
+NumHeadsOption = typer.Option(None, "--num-heads", min=1, help="Attention heads (default: the preset's).")
+HeadDimOption = typer.Option(None, "--head-dim", min=1, help="Feature width per head (default: the preset's).")
+PE_MODE_HELP = ("laplacian+rw (paper) | laplacian | rw (one part, the other zero) | periodic_rw (supercell-invariant) "
+                "| none")
+
+
+def _sizes(**knobs: Optional[int]) -> dict[str, int]:
+    """The model-size options that were given."""
+    return {k: v for k, v in knobs.items() if v is not None}
 
 
 # ----------------------------------------------------------------------------------------------- graph
@@ -215,6 +228,11 @@ def train(
     folds: int = typer.Option(1, min=1, help="k-fold cross-validation (1 = one held-out test split)."),
     preset: str = typer.Option("small", help="Model size: small (CPU) | paper (Table A1)."),
     layout: str = typer.Option("stacked", help="stacked | gwt_first | parallel | no_gwt | gwt_only | no_line_graph"),
+    n_etgc: Optional[int] = NEtgcOption,
+    n_gwt: Optional[int] = NGwtOption,
+    hidden_dim: Optional[int] = HiddenDimOption,
+    num_heads: Optional[int] = NumHeadsOption,
+    head_dim: Optional[int] = HeadDimOption,
     precision: str = typer.Option("fp32", help="fp32 | bf16 (eTGC/GwT products under bfloat16 autocast; "
                                   "~2x faster on CPUs with bf16 units, residual streams and head stay fp32)."),
     task: str = typer.Option("regression", help="regression | classification"),
@@ -232,7 +250,7 @@ def train(
     dropout: float = typer.Option(0.0, help="Dropout on attention weights and inside the FFNs."),
     patience: int = typer.Option(50, min=0, help="Early-stopping patience (epochs; 0 = off)."),
     seed: int = typer.Option(0),
-    pe_mode: str = typer.Option("laplacian+rw", help="laplacian+rw (paper) | periodic_rw (supercell-invariant) | none"),
+    pe_mode: str = typer.Option("laplacian+rw", help=PE_MODE_HELP),
     frame: str = typer.Option("canonical", help="Frame of the edge angles: canonical (the crystal's own; "
                               "same prediction in any orientation/cell) | lab (the file's frame, as in the paper)."),
     atom_embeddings: Optional[Path] = typer.Option(None, help="Pretrained atom embeddings (.safetensors)."),
@@ -261,6 +279,8 @@ def train(
 
     graph_cfg = GraphConfig(pe_mode=pe_mode, frame=frame)
     model_cfg = ModelConfig.preset(preset, layout=layout, task=task, n_targets=len(target), graph=graph_cfg,
+                                   **_sizes(n_etgc=n_etgc, n_gwt=n_gwt, hidden_dim=hidden_dim, num_heads=num_heads,
+                                            head_dim=head_dim),
                                    dropout=dropout, precision=precision,
                                    atom_embedding_path=str(atom_embeddings) if atom_embeddings else None)
     train_cfg = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
@@ -355,9 +375,25 @@ def _export_folds(tasks: list[str], folder: Path, data_dir: Optional[Path], seed
         out.print(f"wrote {path}")
 
 
+def _model_knobs(ctx: typer.Context, model: str, preset: str, **knobs) -> None:
+    """Model-size / PE options of `bench`: the runner builds CrysToGraph with them until the command returns;
+    the results are named ``<model label>-<knob>_<value>…`` (settings equal to the preset's are left out)."""
+    from crystograph.bench.study import normalize, variant_overrides
+    from crystograph.errors import InputError
+
+    given = {k: v for k, v in knobs.items() if v is not None}
+    if given and model != "crystograph":
+        raise InputError("--" + next(iter(given)).replace("_", "-"), f"applies to --model crystograph only "
+                                                                      f"(got --model {model})")
+    overrides = normalize(preset, given)
+    if overrides:
+        ctx.with_resource(variant_overrides(overrides))
+
+
 @app.command()
 @user_errors
 def bench(
+    ctx: typer.Context,
     tasks: Optional[list[str]] = typer.Argument(None, help="Task names or groups (matbench, unconvbench, local, "
                                                            "local_small), or comma-separated; `--list` shows them."),
     list_tasks: bool = typer.Option(False, "--list", help="List the tasks and groups, then exit."),
@@ -365,6 +401,12 @@ def bench(
                                                   "SGD 0.01, lr ÷10 at epoch 100) | dummy"),
     preset: str = typer.Option("small", help="CrysToGraph size: small | paper."),
     layout: str = typer.Option("stacked", help="CrysToGraph layout or ablation."),
+    n_etgc: Optional[int] = NEtgcOption,
+    n_gwt: Optional[int] = NGwtOption,
+    hidden_dim: Optional[int] = HiddenDimOption,
+    num_heads: Optional[int] = NumHeadsOption,
+    head_dim: Optional[int] = HeadDimOption,
+    pe_mode: Optional[str] = typer.Option(None, help=PE_MODE_HELP + " (default: the preset's, laplacian+rw)."),
     folds: Optional[str] = typer.Option(None, help="N = folds 0..N-1; '0,3' or '3,' = those folds (default: all 5)."),
     max_minutes: Optional[float] = typer.Option(None, help="Budget protocol: training minutes per fold (per "
                                                            "ensemble member); default 3."),
@@ -407,6 +449,8 @@ def bench(
         return
     if out_dir is None:
         raise InputError("--out", "name the results folder (benchmarks/run_bench.py uses the repository's)")
+    _model_knobs(ctx, model, preset, n_etgc=n_etgc, n_gwt=n_gwt, hidden_dim=hidden_dim, num_heads=num_heads,
+                 head_dim=head_dim, pe_mode=pe_mode)
     results = run_bench(tasks, model=model, preset=preset, folds=parse_folds(folds), max_minutes=max_minutes,
                         data_dir=data_dir, out_dir=out_dir, strict=strict, layout=layout, run_dir=run_dir, seed=seed,
                         limit=limit, epochs=epochs, accelerator=device, allow_download=download, progress=progress,
@@ -420,6 +464,64 @@ def bench(
         table.add_row(res["task"], res["metric"], "n/a" if mean is None else f"{mean:.4g}",
                       "n/a" if std is None else f"{std:.3g}", str(len(res["folds"])))
     out.print(table)
+
+
+# ----------------------------------------------------------------------------------------------- ablate
+@app.command()
+@user_errors
+def ablate(
+    study_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Study YAML (benchmarks/studies/*.yaml)."),
+    out_dir: Path = typer.Option(Path("studies"), "--out", help="Results folder: OUT/<study>.json, OUT/<study>.png, "
+                                                                 "OUT/<study>/ (per-fold files)."),
+    data_dir: Optional[Path] = typer.Option(None, help="Folder with the local datasets "
+                                                       "(default $CRYSTOGRAPH_SHARED_DATA)."),
+    tasks: Optional[str] = typer.Option(None, help="Only these of the study's tasks (comma-separated)."),
+    variants: Optional[str] = typer.Option(None, help="Only these variants (comma-separated; the reference is kept)."),
+    folds: Optional[str] = typer.Option(None, help="Override the study's folds: N = folds 0..N-1, or '0,3'."),
+    max_minutes: Optional[float] = typer.Option(None, callback=_positive, help="Override the study's minutes per fold."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Override the study's epoch cap per fold."),
+    max_steps: Optional[int] = typer.Option(None, min=1, help="Override the study's optimiser-step cap per fold."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N rows of each task (smoke tests)."),
+    dry_run: bool = typer.Option(False, help="List the cells and the training budget, then exit."),
+    download: bool = typer.Option(True, help="Allow downloading MatBench files (--no-download: local files only)."),
+    device: str = typer.Option("auto"),
+    progress: bool = typer.Option(True),
+):
+    """Run an ablation study (tasks × model variants × folds, one budget): a finished fold is never recomputed;
+    writes OUT/<study>.json (per-fold MAE, mean, std, relative to the reference) and OUT/<study>.png."""
+    import dataclasses
+
+    from crystograph.bench.runner import _fold_list, parse_folds
+    from crystograph.bench.study import load_study, run_study, select
+
+    study = load_study(study_file)
+    split = (lambda text: [t.strip() for t in text.split(",") if t.strip()] if text else None)
+    study = select(study, split(tasks), split(variants))
+    budget = {"folds": None if folds is None else _fold_list(parse_folds(folds)), "max_minutes": max_minutes,
+              "epochs": epochs, "max_steps": max_steps}
+    study = dataclasses.replace(study, **{k: v for k, v in budget.items() if v is not None})
+    table = Table(title=f"study {study.name}: {len(study.tasks)} tasks × {len(study.variants)} variants × "
+                        f"folds {study.folds}, ≤ {study.max_minutes:g} min per fold")
+    for col in ("task", "variant", "model (cell)"):
+        table.add_column(col, overflow="fold")
+    for task, v in study.cells():
+        table.add_row(task, v.name + (" (reference)" if v.name == study.reference else ""), v.label)
+    out.print(table)
+    out.print(f"training budget: ≤ {study.estimate_cpu_minutes():g} min (finished folds are skipped; data and "
+              "graph building not counted)")
+    if dry_run:
+        return
+    doc = run_study(study, out_dir, data_dir=data_dir, limit=limit, accelerator=device, allow_download=download,
+                    command=" ".join(sys.argv), progress=progress)
+    result = Table(title=f"{study.name}: {study.reference}-relative MAE (mean ± std over folds)")
+    for col in ("task", "variant", "MAE", "relative", "folds"):
+        result.add_column(col)
+    for r in doc["results"]:
+        rel = r["relative"]
+        result.add_row(r["task"], r["variant"], "n/a" if r["mean"] is None else f"{r['mean']:.4g} ± {r['std']:.2g}",
+                       "n/a" if rel["mean"] is None else f"{rel['mean']:.3f} ± {rel['std']:.3f}", str(len(r["folds"])))
+    out.print(result)
+    out.print(f"wrote {Path(out_dir) / (study.name + '.json')}" + (f" and {doc['figure']}" if doc["figure"] else ""))
 
 
 # ----------------------------------------------------------------------------------------------- pretrain

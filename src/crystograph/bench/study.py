@@ -1,0 +1,382 @@
+"""Ablation studies (paper 3.2-3.3, A.2-A.4, A.8): tasks × named model variants × folds, under one budget.
+
+A study file (YAML; keys with ``-`` or ``_``, as the CLI options)::
+
+    study: components                 # name of the outputs (default: the file name)
+    paper: "Fig. 13"                  # what it reproduces (free text)
+    tasks: [paper_bulk_s, paper_bulk_m, paper_bulk_l]   # names or groups of `crystograph bench --list`
+    preset: small                     # ModelConfig.preset the variants start from
+    model: {n-etgc: 3, n-gwt: 1}      # overrides shared by every variant
+    budget: {folds: 3, max-minutes: 4, epochs: null, max-steps: null}   # per fold
+    reference: full                   # the variant the others are divided by (default: the first)
+    variants:                         # name -> ModelConfig / GraphConfig overrides
+      full: {}
+      no_gwt: {layout: no_gwt}
+
+Each (task, variant) cell is one `crystograph.bench.runner.run_bench` call, so cells use the benchmark's
+folds, and a finished fold is loaded, never recomputed (an interrupted one resumes from its checkpoint).
+A cell is named by its configuration (``crystograph-small-no_gwt-n_etgc_3``), not by the variant name.
+On disk, under ``OUT/<study>/``: ``runs/<task>/<label>/fold_<k>/`` (the runner's fold files),
+``cells/<task>__<label>.json`` (the runner's results JSON), and beside them ``OUT/<study>.json`` and
+``OUT/<study>.png``, built from every finished cell on disk (also cells of earlier, partial runs).
+
+Scores are the runner's: MAE on the held-out test fold. "Relative" = a variant's mean MAE over the folds it
+shares with the reference divided by the reference's mean MAE on them; its error = the variant's fold std
+divided by the same (the per-fold, paired ratios are in the JSON too).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crystograph.errors import InputError
+
+STUDY_KEYS = {"study", "description", "paper", "tasks", "preset", "model", "budget", "reference", "variants", "seed"}
+BUDGET_KEYS = {"folds", "max_minutes", "epochs", "max_steps"}
+_NOT_VARIED = {"graph", "task", "n_targets", "atom_embedding_path"}
+
+
+def _key(key: Any) -> str:
+    return str(key).replace("-", "_")
+
+
+def knob_names() -> tuple[set[str], set[str]]:
+    """(ModelConfig fields, GraphConfig fields) a variant may override."""
+    from crystograph.config import GraphConfig, ModelConfig
+
+    model = {f.name for f in dataclasses.fields(ModelConfig)} - _NOT_VARIED
+    return model, {f.name for f in dataclasses.fields(GraphConfig)}
+
+
+def model_config(preset: str, task_type: str, overrides: dict[str, Any]):
+    """`ModelConfig.preset(preset)` with `overrides` (ModelConfig and GraphConfig field names) applied."""
+    from crystograph.config import ModelConfig
+
+    model_keys, graph_keys = knob_names()
+    unknown = sorted(set(overrides) - model_keys - graph_keys)
+    if unknown:
+        raise InputError("variant", f"unknown model/graph settings {unknown}; known: {sorted(model_keys | graph_keys)}")
+    try:
+        return with_overrides(ModelConfig.preset(preset, task=task_type, n_targets=1), overrides)
+    except (TypeError, ValueError) as err:
+        raise InputError("variant", str(err)) from None
+
+
+def normalize(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """`overrides` with ``_`` keys, checked, without the settings that equal the preset's."""
+    overrides = {_key(k): v for k, v in (overrides or {}).items()}
+    cfg = model_config(preset, "regression", overrides)
+    base = model_config(preset, "regression", {})
+    out = {}
+    for k, v in sorted(overrides.items()):
+        now, was = (getattr(cfg, k), getattr(base, k)) if hasattr(cfg, k) else (getattr(cfg.graph, k), getattr(base.graph, k))
+        if now != was:
+            out[k] = now
+    return out
+
+
+def variant_suffix(overrides: dict[str, Any]) -> str:
+    """``-n_etgc_3-pe_mode_rw`` for the non-layout overrides (the layout is in the runner's model label)."""
+    parts = [f"{k}_{re.sub(r'[^A-Za-z0-9.]+', '_', str(v))}" for k, v in sorted(overrides.items()) if k != "layout"]
+    return "".join(f"-{p}" for p in parts)
+
+
+def cell_label(preset: str, overrides: dict[str, Any]) -> str:
+    from crystograph.bench.runner import model_label
+
+    return model_label("crystograph", preset, overrides.get("layout", "stacked")) + variant_suffix(overrides)
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    overrides: dict[str, Any]  # normalized: only the settings that differ from the preset
+    label: str  # the runner's model label of this configuration
+
+
+@dataclass
+class Study:
+    name: str
+    tasks: list[str]
+    variants: list[Variant]
+    reference: str
+    preset: str = "small"
+    folds: list[int] = dataclasses.field(default_factory=lambda: [0, 1, 2, 3, 4])
+    max_minutes: float = 3.0
+    epochs: int | None = None
+    max_steps: int | None = None
+    seed: int = 0
+    paper: str = ""
+    description: str = ""
+
+    def variant(self, name: str) -> Variant:
+        return next(v for v in self.variants if v.name == name)
+
+    def cells(self) -> list[tuple[str, Variant]]:
+        """(task, variant) pairs, task-major; variants with the same configuration share one cell."""
+        return [(t, v) for t in self.tasks for v in self.variants]
+
+    def estimate_cpu_minutes(self) -> float:
+        """Training budget of every distinct cell and fold (graph building and data loading not counted)."""
+        distinct = {(t, v.label) for t, v in self.cells()}
+        return len(distinct) * len(self.folds) * self.max_minutes
+
+
+def parse_study(data: dict[str, Any], default_name: str = "study") -> Study:
+    """A `Study` from a YAML mapping (see the module docstring); InputError naming the bad key otherwise."""
+    from crystograph.bench.registry import resolve_tasks
+    from crystograph.bench.runner import _fold_list
+
+    data = {_key(k): v for k, v in (data or {}).items()}
+    bad = sorted(set(data) - STUDY_KEYS)
+    if bad:
+        raise InputError("study", f"unknown keys {bad}; known: {sorted(STUDY_KEYS)}")
+    budget = {_key(k): v for k, v in (data.get("budget") or {}).items()}
+    if set(budget) - BUDGET_KEYS:
+        raise InputError("study", f"unknown budget keys {sorted(set(budget) - BUDGET_KEYS)}; known: {sorted(BUDGET_KEYS)}")
+    preset = data.get("preset", "small")
+    shared = {_key(k): v for k, v in (data.get("model") or {}).items()}
+    raw = data.get("variants") or {}
+    if not isinstance(raw, dict) or not raw:
+        raise InputError("study", "`variants` must map variant names to settings (at least one)")
+    variants = []
+    for name, over in raw.items():
+        norm = normalize(preset, {**shared, **{_key(k): v for k, v in (over or {}).items()}})
+        variants.append(Variant(str(name), norm, cell_label(preset, norm)))
+    reference = str(data.get("reference", variants[0].name))
+    if reference not in {v.name for v in variants}:
+        raise InputError("study", f"reference {reference!r} is not one of the variants")
+    tasks = data.get("tasks") or []
+    return Study(name=str(data.get("study", default_name)), tasks=[t.name for t in resolve_tasks(tasks)],
+                 variants=variants, reference=reference, preset=preset, folds=_fold_list(budget.get("folds")),
+                 max_minutes=float(budget.get("max_minutes", 3.0)), epochs=budget.get("epochs"),
+                 max_steps=budget.get("max_steps"), seed=int(data.get("seed", 0)), paper=str(data.get("paper", "")),
+                 description=str(data.get("description", "")).strip())
+
+
+def load_study(path: str | Path) -> Study:
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise InputError(str(path), f"cannot read the study file ({err})") from None
+    if not isinstance(data, dict):
+        raise InputError(str(path), "a study file is a mapping (study, tasks, budget, variants, …)")
+    return parse_study(data, default_name=path.stem)
+
+
+def select(study: Study, tasks: Sequence[str] | None = None, variants: Sequence[str] | None = None) -> Study:
+    """The study restricted to some tasks / variants (the reference is kept, it is the denominator)."""
+    names = {v.name for v in study.variants}
+    unknown = sorted(set(variants or ()) - names)
+    if unknown:
+        raise InputError("--variants", f"unknown variants {unknown}; the study has {sorted(names)}")
+    keep = set(variants or names) | {study.reference}
+    out = dataclasses.replace(study, variants=[v for v in study.variants if v.name in keep])
+    if tasks:
+        missing = sorted(set(tasks) - set(study.tasks))
+        if missing:
+            raise InputError("--tasks", f"tasks {missing} are not in the study ({', '.join(study.tasks)})")
+        out.tasks = [t for t in study.tasks if t in set(tasks)]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ running
+@contextmanager
+def variant_overrides(overrides: dict[str, Any], max_steps: int | None = None) -> Iterator[None]:
+    """Within the block, `run_bench` builds CrysToGraph with `overrides` (ModelConfig / GraphConfig fields) on
+    top of the model it would build, names its cells ``<model label><variant_suffix>`` and trains at most
+    `max_steps` steps per fold. The runner has no parameter for these; this wraps its model set-up and label."""
+    from crystograph.bench import runner
+
+    setup, label = runner._setup_model, runner.model_label
+    suffix = variant_suffix(overrides)
+
+    def _setup(task, *args, **kwargs):
+        factory, gcfg, tcfg, extra = setup(task, *args, **kwargs)
+        if "preset" not in extra:  # not CrysToGraph (the CGCNN baseline): unchanged
+            return factory, gcfg, tcfg, extra
+        mcfg = with_overrides(factory().config, overrides)
+        if max_steps is not None:
+            tcfg = dataclasses.replace(tcfg, max_steps=int(max_steps))
+            extra = {**extra, "max_steps": int(max_steps)}
+        return _factory(mcfg), mcfg.graph, tcfg, {**extra, **overrides}
+
+    runner._setup_model = _setup
+    runner.model_label = lambda model, *a, **k: label(model, *a, **k) + (suffix if model == "crystograph" else "")
+    try:
+        yield
+    finally:
+        runner._setup_model, runner.model_label = setup, label
+
+
+def with_overrides(mcfg, overrides: dict[str, Any]):
+    """`mcfg` (a ModelConfig) with ModelConfig / GraphConfig field overrides."""
+    _, graph_keys = knob_names()
+    graph = dataclasses.replace(mcfg.graph, **{k: v for k, v in overrides.items() if k in graph_keys})
+    return dataclasses.replace(mcfg, graph=graph, **{k: v for k, v in overrides.items() if k not in graph_keys})
+
+
+def _factory(mcfg):
+    from crystograph.nn import CrysToGraph
+
+    return lambda: CrysToGraph(mcfg)
+
+
+def _check_models(study: Study) -> None:
+    """Build each variant's model once before any work: a layout without layers fails here, not mid-study."""
+    from crystograph.nn import CrysToGraph
+
+    for v in study.variants:
+        try:
+            CrysToGraph(model_config(study.preset, "regression", v.overrides))
+        except ValueError as err:
+            raise InputError(f"variant {v.name}", str(err)) from None
+
+
+def run_study(study: Study, out_dir: str | Path, *, data_dir: str | Path | None = None, limit: int | None = None,
+              accelerator: str = "auto", allow_download: bool = True, graph_cache_dir: str | Path | None = None,
+              command: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run every missing fold of every cell, then write ``OUT/<study>.json`` and ``OUT/<study>.png``."""
+    from crystograph.bench.runner import run_bench
+
+    _check_models(study)
+    root = Path(out_dir) / study.name
+    done: set[tuple[str, str]] = set()
+    for task, v in study.cells():
+        if (task, v.label) in done:
+            continue
+        done.add((task, v.label))
+        with variant_overrides(v.overrides, study.max_steps):
+            run_bench(task, model="crystograph", preset=study.preset, layout=v.overrides.get("layout", "stacked"),
+                      folds=study.folds, max_minutes=study.max_minutes, data_dir=data_dir, out_dir=root / "cells",
+                      run_dir=root / "runs", seed=study.seed, limit=limit, epochs=study.epochs,
+                      accelerator=accelerator, allow_download=allow_download, graph_cache_dir=graph_cache_dir,
+                      command=command, progress=progress, plot=False)
+    return write_summary(study, out_dir, limit=limit, command=command)
+
+
+# ------------------------------------------------------------------------------------------------ summary
+def _cell(root: Path, task: str, v: Variant, folds: list[int]) -> dict[str, Any] | None:
+    path = root / "cells" / f"{task}__{v.label}.json"
+    if not path.exists():
+        return None
+    res = json.loads(path.read_text())
+    scores = {f["fold"]: f["score"] for f in res["folds"] if f["fold"] in folds}
+    return {"path": str(path), "scores": scores, "unit": res.get("unit"), "metric": res.get("metric"),
+            "epochs": [f.get("epochs") for f in res["folds"] if f["fold"] in folds],
+            "dummy_same_folds": res.get("dummy_same_folds"), "limit": (res.get("data_source") or {}).get("limit"),
+            "notes": [n for n in res.get("notes", []) if "reused from an earlier run with settings" in n]}
+
+
+def _relative(scores: dict[int, float], ref: dict[int, float]) -> dict[str, Any]:
+    """Over the folds both have: mean MAE / the reference's mean MAE, the fold std divided by the same, and the
+    per-fold (paired) ratios with their mean and std."""
+    common = sorted(k for k in set(scores) & set(ref) if ref[k])
+    if not common:
+        return {"mean": None, "std": None, "folds": [], "fold_ratios": [], "paired_mean": None, "paired_std": None}
+    v, r = np.asarray([scores[k] for k in common]), np.asarray([ref[k] for k in common])
+    ratios = v / r
+    return {"mean": float(v.mean() / r.mean()), "std": float(v.std() / r.mean()), "folds": common,
+            "fold_ratios": ratios.tolist(), "paired_mean": float(ratios.mean()), "paired_std": float(ratios.std())}
+
+
+def summarize(study: Study, out_dir: str | Path) -> list[dict[str, Any]]:
+    """One row per task × variant from the cells on disk: per-fold scores, mean, std, relative to the reference."""
+    root = Path(out_dir) / study.name
+    ref = study.variant(study.reference)
+    rows = []
+    for task in study.tasks:
+        ref_cell = _cell(root, task, ref, study.folds)
+        for v in study.variants:
+            cell = _cell(root, task, v, study.folds)
+            scores = cell["scores"] if cell else {}
+            vals = np.asarray(list(scores.values()), dtype=float)
+            rows.append({
+                "task": task, "variant": v.name, "label": v.label, "overrides": v.overrides,
+                "metric": cell and cell["metric"], "unit": cell and cell["unit"],
+                "folds": [{"fold": k, "score": s} for k, s in sorted(scores.items())],
+                "mean": float(vals.mean()) if len(vals) else None, "std": float(vals.std()) if len(vals) else None,
+                "complete": len(scores) == len(study.folds),
+                "relative": _relative(scores, ref_cell["scores"] if ref_cell else {}),
+                "epochs": cell and cell["epochs"], "dummy_same_folds": cell and cell["dummy_same_folds"],
+                "limit": cell and cell["limit"], "cell_json": cell and cell["path"], "notes": cell["notes"] if cell else [],
+            })
+    return rows
+
+
+def write_summary(study: Study, out_dir: str | Path, *, limit: int | None = None,
+                  command: str | None = None) -> dict[str, Any]:
+    from crystograph.bench.meta import hardware, versions, write_json
+
+    out_dir = Path(out_dir)
+    rows = summarize(study, out_dir)
+    doc = {
+        "study": study.name, "paper": study.paper, "description": study.description,
+        "score": "MAE on the held-out test fold (the benchmark runner's folds)",
+        "relative": f"mean MAE / mean MAE of {study.reference!r} over the folds both have (std: the fold std / the "
+                    "same); paired_*: per-fold ratios on the same test fold, their mean and std",
+        "reference": study.reference, "preset": study.preset, "tasks": study.tasks,
+        "variants": {v.name: {"overrides": v.overrides, "label": v.label} for v in study.variants},
+        "budget": {"folds": study.folds, "max_minutes_per_fold": study.max_minutes, "epochs": study.epochs,
+                   "max_steps": study.max_steps, "estimated_cpu_minutes": study.estimate_cpu_minutes()},
+        "seed": study.seed, "limit": limit, "command": command,
+        "complete": all(r["complete"] for r in rows),
+        "missing": [f"{r['task']} × {r['variant']}" for r in rows if not r["complete"]],
+        "results": rows, "hardware": hardware(None), "versions": versions(),
+    }
+    png = plot_study(doc, out_dir / f"{study.name}.png")
+    doc["figure"] = str(png) if png else None
+    write_json(out_dir / f"{study.name}.json", doc)
+    return doc
+
+
+def plot_study(doc: dict[str, Any], out_png: Path) -> Path | None:
+    """Bars of MAE relative to the reference, one group per task, error bars = fold std (paper Figs. 9-13 form)."""
+    from crystograph.plots import new_figure, save
+
+    rows = [r for r in doc["results"] if r["relative"]["mean"] is not None]
+    if not rows:
+        return None
+    tasks = [t for t in doc["tasks"] if any(r["task"] == t for r in rows)]
+    names = list(doc["variants"])
+    width = 0.8 / len(names)
+    fig, ax = new_figure((max(5.0, 1.2 + len(tasks) * (0.5 + 0.35 * len(names))), 4.2))
+    for j, name in enumerate(names):
+        xs, ys, es = [], [], []
+        for i, task in enumerate(tasks):
+            r = next((r for r in rows if r["task"] == task and r["variant"] == name), None)
+            if r is not None:
+                xs.append(i + (j - (len(names) - 1) / 2) * width)
+                ys.append(r["relative"]["mean"])
+                es.append(r["relative"]["std"])
+        ax.bar(xs, ys, width, yerr=es, capsize=3, label=name)
+    ax.axhline(1.0, color="k", lw=0.8, ls="--")
+    ax.set_xticks(range(len(tasks)), [_tick(doc, t) for t in tasks], fontsize=8)
+    ax.set_ylabel(f"test-fold MAE / MAE of {doc['reference']} (± fold std)")
+    budget = doc["budget"]
+    ax.set_title(f"{doc['study']} ({doc['paper'] or 'ablation'}): preset {doc['preset']}, "
+                 f"{len(budget['folds'])} folds, ≤ {budget['max_minutes_per_fold']:g} min/fold"
+                 + (f"\nSMOKE TEST: first {doc['limit']} rows only" if doc.get("limit") else ""), fontsize=9)
+    lo = min(r["relative"]["mean"] - (r["relative"]["std"] or 0) for r in rows)
+    ax.set_ylim(bottom=max(0.0, min(0.9, lo - 0.05)))
+    ax.legend(fontsize=8, ncol=min(4, len(names)))
+    return save(fig, out_png)
+
+
+def _tick(doc: dict[str, Any], task: str) -> str:
+    ref = next((r for r in doc["results"] if r["task"] == task and r["variant"] == doc["reference"]), None)
+    if ref is None or ref["mean"] is None:
+        return task
+    return f"{task}\n{doc['reference']}: {ref['mean']:.3g} ± {ref['std']:.2g} {ref['unit'] or ''}".rstrip()
