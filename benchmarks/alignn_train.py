@@ -2,6 +2,15 @@
 
     $ALIGNN_VENV/bin/python benchmarks/alignn_train.py folds.csv --task NAME --minutes-per-fold M \
         --out benchmarks/results/NAME__alignn.json --preds-dir DIR [--seed 0] [--threads N] [--folds 0,1]
+    $ALIGNN_VENV/bin/python benchmarks/alignn_train.py folds.csv --task NAME --model alignn-h64 ... \
+        --out benchmarks/results/NAME__alignn-h64.json
+
+Models (``--model``; the results JSON's ``model`` and the prediction files are named after it):
+
+* ``alignn`` — the published ALIGNN (hidden 256), its published training example (batch 64, raw targets);
+* ``alignn-h64`` — the same architecture at hidden width 64 (4 ALIGNN + 4 GCN layers, embedding 64), batch 32,
+  L1 on the standardised target (train-fold mean/std; predictions de-standardised), AdamW lr 1e-3: a peer
+  sized for a CPU budget (at the published width one CPU epoch takes most of a 2-3 minute budget).
 
 Input CSV columns: ``id, cif, target, fold`` (fold = 0..K-1 test-fold id, as exported by crystograph.bench).
 For each fold k: train on the rows with fold != k (10 % of them held out, seeded, for validation / model
@@ -31,8 +40,10 @@ completes; ``--schedule alignn`` keeps ALIGNN's literal 300-epoch horizon and si
 budget. An epoch is not started when the last epoch's time says it would overrun; if one overruns
 anyway it is cut at the budget.
 
-Resumable: a fold whose predictions file ``<preds-dir>/<task>__alignn__fold<k>.csv`` exists is never
-recomputed (its score is recomputed from the file; its metadata comes from the ``.json`` beside it).
+Resumable: a fold whose predictions file ``<preds-dir>/<task>__<model>__fold<k>.csv`` exists is never
+recomputed (its score is recomputed from the file; its metadata comes from the ``.json`` beside it). The
+settings that change results are stamped in ``<preds-dir>/<task>__<model>__settings.json``; a rerun with
+other settings into the same ``--preds-dir`` is refused.
 """
 
 from __future__ import annotations
@@ -57,6 +68,8 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--minutes-per-fold", type=float, required=True, help="training wall-clock budget per fold")
     p.add_argument("--out", type=Path, required=True, help="result JSON (benchmarks/results/<task>__alignn.json)")
     p.add_argument("--preds-dir", type=Path, required=True, help="per-fold prediction CSVs go here")
+    p.add_argument("--model", choices=tuple(MODELS), default="alignn",
+                   help="alignn (published width) | alignn-h64 (hidden 64, batch 32, standardised target)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", default=None, help="comma-separated subset of folds to run (default: all)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0 = library default)")
@@ -67,14 +80,27 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-epochs", type=int, default=300, help="ALIGNN's default 300")
     p.add_argument("--patience", type=int, default=None,
                    help="early-stopping patience in epochs (ALIGNN default: none)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=None, help="default: the model's (alignn 64, alignn-h64 32)")
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--weight-decay", type=float, default=1e-5)
     p.add_argument("--cutoff", type=float, default=8.0)
     p.add_argument("--max-neighbors", type=int, default=12)
     p.add_argument("--data-source", default=None, help="recorded in the JSON (a JSON object is stored as such), e.g. the task's file + provenance")
     p.add_argument("--quiet", action="store_true")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    preset = MODELS[args.model]
+    if args.batch_size is None:
+        args.batch_size = preset["batch_size"]
+    args.hidden_features = preset["hidden_features"]
+    args.standardise = preset["standardise"]
+    return args
+
+
+# --model: architecture/training differences from the published ALIGNN (None = the published value)
+MODELS = {
+    "alignn": {"hidden_features": None, "batch_size": 64, "standardise": False},
+    "alignn-h64": {"hidden_features": 64, "batch_size": 32, "standardise": True},
+}
 
 
 ARGS = _parse_args()
@@ -116,9 +142,12 @@ def log(msg: str) -> None:
 
 def model_config(args) -> ALIGNNAtomWisePureConfig:
     published = ALIGNNConfig(name="alignn").model_dump()
+    arch = {k: published[k] for k in ARCH_FIELDS}
+    if args.hidden_features is not None:
+        arch["hidden_features"] = args.hidden_features
     return ALIGNNAtomWisePureConfig(
         name="alignn_atomwise_pure",
-        **{k: published[k] for k in ARCH_FIELDS},
+        **arch,
         # property regression, not a force field:
         calculate_gradient=False, gradwise_weight=0.0, energy_mult_natoms=False,
         use_penalty=False, use_zbl=False, atomwise_output_features=0,
@@ -188,26 +217,29 @@ def seed_all(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def predict(net, loader, device) -> np.ndarray:
+def predict(net, loader, device, scale=(0.0, 1.0)) -> np.ndarray:
+    """Predictions in target units (`scale` = the (mean, std) the network's output was trained against)."""
     net.eval()
     out = []
     with torch.no_grad():
         for g, lg, lat, _ in loader:
             out.append(net([g.to(device), lg.to(device), lat.to(device)])["out"].reshape(-1).cpu())
-    return torch.cat(out).numpy() if out else np.zeros(0)
+    raw = torch.cat(out).numpy() if out else np.zeros(0)
+    return raw * scale[1] + scale[0]
 
 
-def train_step(net, batch, optimizer, criterion, device) -> float:
+def train_step(net, batch, optimizer, criterion, device, scale=(0.0, 1.0)) -> float:
     g, lg, lat, y = batch
     optimizer.zero_grad()
     pred = net([g.to(device), lg.to(device), lat.to(device)])["out"].reshape(-1)
-    loss = criterion(pred, y.to(device).reshape(-1))
+    loss = criterion(pred, (y.to(device).reshape(-1) - scale[0]) / scale[1])
     loss.backward()
     optimizer.step()
     return float(loss.item())
 
 
-def probe_steps(net, optimizer, criterion, train_set, tcfg, device, seed: int, max_steps: int = 3):
+def probe_steps(net, optimizer, criterion, train_set, tcfg, device, seed: int, max_steps: int = 3,
+                scale=(0.0, 1.0)):
     """Timing probe: a few real training steps at OneCycle's starting LR (max_lr / 25).
 
     These steps train the real model (they act as a slightly longer warm-up), so the probe wastes no
@@ -222,7 +254,7 @@ def probe_steps(net, optimizer, criterion, train_set, tcfg, device, seed: int, m
     times = []
     for batch in loader:
         t = time.perf_counter()
-        train_step(net, batch, optimizer, criterion, device)
+        train_step(net, batch, optimizer, criterion, device, scale)
         times.append(time.perf_counter() - t)
         if len(times) >= max_steps:
             break
@@ -242,6 +274,10 @@ def run_fold(k, rows, samples, args, mcfg, tcfg, device) -> dict:
     train_set = [samples[i] for i in train_ids]
     val_set = [samples[i] for i in val_ids]
     test_set = [samples[i] for i in test_ids]
+    scale = (0.0, 1.0)
+    if args.standardise:  # L1 on the standardised target: train-fold mean/std (a constant target keeps std 1)
+        y_tr = np.array([float(s[3]) for s in train_set])
+        scale = (float(y_tr.mean()), float(y_tr.std()) or 1.0)
 
     seed_all(args.seed + k)
     net = ALIGNNAtomWisePure(copy.deepcopy(mcfg)).to(device)
@@ -252,7 +288,8 @@ def run_fold(k, rows, samples, args, mcfg, tcfg, device) -> dict:
     val_loader = DataLoader(val_set, batch_size=tcfg.batch_size, shuffle=False, collate_fn=collate)
     test_loader = DataLoader(test_set, batch_size=tcfg.batch_size, shuffle=False, collate_fn=collate)
 
-    step_s, n_probe = probe_steps(net, optimizer, criterion, train_set, tcfg, device, args.seed + k + 1)
+    step_s, n_probe = probe_steps(net, optimizer, criterion, train_set, tcfg, device, args.seed + k + 1,
+                                  scale=scale)
     # validation ~ forward only ~ 1/3 of a training step per batch
     est_epoch = step_s * (len(train_loader) + len(val_loader) / 3)
     probe_s = time.perf_counter() - t_fold
@@ -276,12 +313,12 @@ def run_fold(k, rows, samples, args, mcfg, tcfg, device) -> dict:
         net.train()
         losses, cut = [], False
         for batch in train_loader:
-            losses.append(train_step(net, batch, optimizer, criterion, device))
+            losses.append(train_step(net, batch, optimizer, criterion, device, scale))
             scheduler.step()
             if time.perf_counter() - t_fold > budget:
                 cut = True
                 break
-        val_mae = float(np.mean(np.abs(predict(net, val_loader, device) - y_val)))
+        val_mae = float(np.mean(np.abs(predict(net, val_loader, device, scale) - y_val)))
         epoch_times.append(time.perf_counter() - t_ep)
         epochs += 1
         if val_mae < best_val:
@@ -301,7 +338,7 @@ def run_fold(k, rows, samples, args, mcfg, tcfg, device) -> dict:
 
     if best_state is not None:
         net.load_state_dict(best_state)
-    preds = predict(net, test_loader, device)
+    preds = predict(net, test_loader, device, scale)
     y_test = np.array([float(s[3]) for s in test_set])
     mae = float(np.mean(np.abs(preds - y_test)))
     return {
@@ -309,7 +346,7 @@ def run_fold(k, rows, samples, args, mcfg, tcfg, device) -> dict:
         "wall_s": time.perf_counter() - t_fold, "train_wall_s": train_s, "probe_s": probe_s,
         "probe_steps": n_probe,
         "epochs": epochs, "onecycle_horizon_epochs": horizon, "best_epoch": best_epoch,
-        "best_val_mae": best_val, "stop_reason": stop_reason,
+        "best_val_mae": best_val, "stop_reason": stop_reason, "target_scale": list(scale),
         "epoch_s_mean": float(np.mean(epoch_times)) if epoch_times else None,
         "epoch_s": [round(t, 3) for t in epoch_times],
         "_ids": test_ids, "_y": y_test, "_pred": preds,
@@ -321,7 +358,7 @@ def run_fold(k, rows, samples, args, mcfg, tcfg, device) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 def pred_path(args, k) -> Path:
-    return args.preds_dir / f"{args.task}__alignn__fold{k}.csv"
+    return args.preds_dir / f"{args.task}__{args.model}__fold{k}.csv"
 
 
 def save_fold(args, res: dict) -> None:
@@ -335,6 +372,25 @@ def save_fold(args, res: dict) -> None:
         w.writerow(["id", "target", "pred"])
         w.writerows((i, repr(float(y)), repr(float(q))) for i, y, q in zip(res["_ids"], res["_y"], res["_pred"]))
     tmp.replace(p)
+
+
+SETTINGS = ("model", "minutes_per_fold", "seed", "val_fraction", "schedule", "max_epochs", "patience", "batch_size",
+            "learning_rate", "weight_decay", "cutoff", "max_neighbors", "hidden_features", "standardise")
+
+
+def check_settings(args) -> None:
+    """One preds-dir, one set of settings: finished folds of another recipe or budget are never mixed in."""
+    now = {k: getattr(args, k) for k in SETTINGS}
+    stamp = args.preds_dir / f"{args.task}__{args.model}__settings.json"
+    if stamp.exists():
+        was = json.loads(stamp.read_text())
+        diff = {k: [was.get(k), now.get(k)] for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)}
+        if diff:
+            raise SystemExit(f"{stamp}: this --preds-dir holds folds run with other settings (was -> now: {diff}); "
+                             "rerun with the same settings to resume, or use another --preds-dir")
+        return
+    args.preds_dir.mkdir(parents=True, exist_ok=True)
+    _common.write_json(stamp, now)
 
 
 def load_fold(args, k) -> dict:
@@ -365,6 +421,7 @@ def main(args) -> dict:
     mcfg = model_config(args)
     tcfg = training_config(args, mcfg)
 
+    check_settings(args)
     todo = [k for k in folds if not pred_path(args, k).exists()]
     samples, failures, graph_s = {}, [], 0.0
     if todo:
@@ -407,7 +464,8 @@ def report(args, fold_results, failures, graph_s, mcfg, tcfg, device, t0, all_fo
     epoch_s = [t for f in fold_results for t in f.get("epoch_s", [])]
     return {
         "task": args.task,
-        "model": "alignn",
+        "model": args.model,
+        "protocol": "budget",
         "metric": "MAE",
         "folds": folds_out,
         "mean": float(np.mean(scores)) if scores else None,
@@ -430,7 +488,9 @@ def report(args, fold_results, failures, graph_s, mcfg, tcfg, device, t0, all_fo
                          "scheduler": "OneCycleLR(pct_start=0.3), stepped per batch", "loss": "L1",
                          "max_epochs": tcfg.epochs, "schedule_horizon": args.schedule,
                          "val_fraction": args.val_fraction, "model_selection": "best validation MAE",
-                         "early_stopping_patience": args.patience, "target_scaling": "none (as ALIGNN)"},
+                         "early_stopping_patience": args.patience,
+                         "target_scaling": "standardised (train-fold mean/std)" if args.standardise
+                         else "none (as ALIGNN)"},
             "graph": {"builder": "alignn.torch_graph_builder.build_pure_torch_graph", "cutoff": tcfg.cutoff,
                       "three_body_cutoff": tcfg.three_body_cutoff, "max_neighbors": tcfg.max_neighbors,
                       "atom_features": "cgcnn", "cif_reader": "ase.io.read(format='cif') -> jarvis Atoms"},
