@@ -242,3 +242,20 @@ def test_paper_bins_and_subset_of_the_mp_set():
     loaded = loaders.load_task(registry.TASKS["paper_bulk_l"], path.parent.parent, limit=3, progress=False)
     assert len(loaded.records) == 3 and min(len(r.structure) for r in loaded.records) >= 31
     assert loaded.data_source["sample"] == {"size": 5000, "seed": registry.PAPER_SAMPLE_SEED}
+
+
+def test_a_runs_config_with_other_sizes_comes_back_as_size_options():
+    import typer.main
+
+    from crystograph.cli_config import ConfigKeyError, to_defaults
+    from crystograph.config import ModelConfig
+
+    params = typer.main.get_command(app).commands["train"].params
+    model = dataclasses.asdict(ModelConfig.preset("small", n_etgc=4, n_gwt=0, hidden_dim=32))
+    flat = to_defaults({"model": model, "train": {"epochs": 3}}, params, "train")
+    assert flat["preset"] == "small" and (flat["n_etgc"], flat["n_gwt"], flat["hidden_dim"]) == (4, 0, 32)
+    assert "num_heads" not in flat  # equal to the preset's
+    exact = to_defaults({"model": dataclasses.asdict(ModelConfig.preset("paper")), "train": {}}, params, "train")
+    assert exact["preset"] == "paper" and "n_etgc" not in exact
+    with pytest.raises(ConfigKeyError, match="match no --preset"):
+        to_defaults({"model": {**model, "n_ffnn": 3}, "train": {}}, params, "train")

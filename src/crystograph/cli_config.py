@@ -15,6 +15,7 @@ from typing import Any
 # Keys of a run's config.yaml named differently from the option that sets them.
 _RENAMED = {"accelerator": "device", "targets": "target", "atom_embedding_path": "atom_embeddings"}
 _SIZES = ("hidden_dim", "num_heads", "head_dim", "n_etgc", "n_gwt", "n_ffnn", "ffn_mult")
+_SIZE_OPTIONS = ("hidden_dim", "num_heads", "head_dim", "n_etgc", "n_gwt")  # sizes with their own option
 _DERIVED = {"n_targets"}  # follows from the number of targets
 
 
@@ -70,6 +71,22 @@ def _flatten(data: dict, errors: list[str]) -> dict[str, Any]:
     return flat
 
 
+def _preset_and_sizes(sizes: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+    """The preset whose sizes the run's match best, plus the size options (`--n-etgc`, …) that differ from it."""
+    from crystograph.config import ModelConfig
+
+    def differ(name: str) -> dict[str, Any]:
+        return {k: v for k, v in sizes.items() if getattr(ModelConfig.preset(name), k) != v}
+
+    fitting = [name for name in ("small", "paper") if set(differ(name)) <= set(_SIZE_OPTIONS)]
+    if not fitting:
+        errors.append(f"model sizes {sizes} match no --preset (small, paper) even with the size options "
+                      f"({', '.join(_SIZE_OPTIONS)})")
+        return {"preset": None}
+    preset = min(fitting, key=lambda name: len(differ(name)))
+    return {"preset": preset, **differ(preset)}
+
+
 def _from_run_config(flat: dict[str, Any], errors: list[str]) -> dict[str, Any]:
     from crystograph.config import GraphConfig, ModelConfig, TrainConfig
     from crystograph.train.run import RunOptions
@@ -77,11 +94,7 @@ def _from_run_config(flat: dict[str, Any], errors: list[str]) -> dict[str, Any]:
     out = {_RENAMED.get(k, k): v for k, v in flat.items() if k not in _SIZES and k not in _DERIVED and k != "graph"}
     sizes = {k: flat[k] for k in _SIZES if k in flat}
     if sizes and "preset" not in out:
-        preset = next((name for name in ("small", "paper")
-                       if all(getattr(ModelConfig.preset(name), k) == v for k, v in sizes.items())), None)
-        if preset is None:
-            errors.append(f"model sizes {sizes} match no --preset (small, paper)")
-        out["preset"] = preset
+        out.update(_preset_and_sizes(sizes, errors))
     graph = flat.get("graph") or {}
     for k in ("pe_mode", "frame"):
         if k in graph:
