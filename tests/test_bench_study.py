@@ -110,12 +110,13 @@ def test_tiny_study_end_to_end_is_resumable(tiny_data, monkeypatch):
             "budget": {"folds": 2, "max-minutes": 0.5, "epochs": 1, "max-steps": 2}, "reference": "full",
             "variants": {"full": {}, "rw_no_gwt": {"pe-mode": "rw", "layout": "no_gwt"}}}
     (tiny_data / "tiny.yaml").write_text(yaml.safe_dump(spec))
-    fits = _count_fits(monkeypatch)
+    fits, loads, load = _count_fits(monkeypatch), [], runner.load_task
+    monkeypatch.setattr(runner, "load_task", lambda task, *a, **k: loads.append(task.name) or load(task, *a, **k))
     args = ["ablate", str(tiny_data / "tiny.yaml"), "--out", str(tiny_data / "studies"), "--data-dir",
             str(tiny_data / "data"), "--limit", "30", "--device", "cpu", "--no-progress"]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert len(fits) == 4  # 2 variants x 2 folds
+    assert len(fits) == 4 and loads == ["local_supercon"]  # 2 variants x 2 folds; the data read once
     assert {(c.layout, c.graph.pe_mode, c.n_etgc) for c in fits} == {("stacked", "laplacian+rw", 1),
                                                                      ("no_gwt", "rw", 1)}
     doc = json.loads((tiny_data / "studies" / "tiny.json").read_text())

@@ -14,7 +14,8 @@ A study file (YAML; keys with ``-`` or ``_``, as the CLI options)::
       no_gwt: {layout: no_gwt}
 
 Each (task, variant) cell is one `crystograph.bench.runner.run_bench` call, so cells use the benchmark's
-folds, and a finished fold is loaded, never recomputed (an interrupted one resumes from its checkpoint).
+folds, and a finished fold is loaded, never recomputed (an interrupted one resumes from its checkpoint);
+the variants of a task share one read of its data, and graphs come from the graph cache.
 A cell is named by its configuration (``crystograph-small-no_gwt-n_etgc_3``), not by the variant name.
 On disk, under ``OUT/<study>/``: ``runs/<task>/<label>/fold_<k>/`` (the runner's fold files),
 ``cells/<task>__<label>.json`` (the runner's results JSON), and beside them ``OUT/<study>.json`` and
@@ -234,6 +235,28 @@ def _factory(mcfg):
     return lambda: CrysToGraph(mcfg)
 
 
+@contextmanager
+def _one_load_per_task() -> Iterator[None]:
+    """Variants of a task share one read of its data (parsing thousands of CIFs takes minutes); cells are run
+    task after task, so only the last task's records are kept."""
+    from crystograph.bench import runner
+
+    load, last = runner.load_task, {}
+
+    def cached(task, *args, **kwargs):
+        key = (task.name, repr(args), repr(sorted(kwargs.items())))
+        if key not in last:
+            last.clear()
+            last[key] = load(task, *args, **kwargs)
+        return last[key]
+
+    runner.load_task = cached
+    try:
+        yield
+    finally:
+        runner.load_task = load
+
+
 def _check_models(study: Study) -> None:
     """Build each variant's model once before any work: a layout without layers fails here, not mid-study."""
     from crystograph.nn import CrysToGraph
@@ -254,16 +277,17 @@ def run_study(study: Study, out_dir: str | Path, *, data_dir: str | Path | None 
     _check_models(study)
     root = Path(out_dir) / study.name
     done: set[tuple[str, str]] = set()
-    for task, v in study.cells():
-        if (task, v.label) in done:
-            continue
-        done.add((task, v.label))
-        with variant_overrides(v.overrides, study.max_steps):
-            run_bench(task, model="crystograph", preset=study.preset, layout=v.overrides.get("layout", "stacked"),
-                      folds=study.folds, max_minutes=study.max_minutes, data_dir=data_dir, out_dir=root / "cells",
-                      run_dir=root / "runs", seed=study.seed, limit=limit, epochs=study.epochs,
-                      accelerator=accelerator, allow_download=allow_download, graph_cache_dir=graph_cache_dir,
-                      command=command, progress=progress, plot=False)
+    with _one_load_per_task():
+        for task, v in study.cells():
+            if (task, v.label) in done:
+                continue
+            done.add((task, v.label))
+            with variant_overrides(v.overrides, study.max_steps):
+                run_bench(task, model="crystograph", preset=study.preset, layout=v.overrides.get("layout", "stacked"),
+                          folds=study.folds, max_minutes=study.max_minutes, data_dir=data_dir, out_dir=root / "cells",
+                          run_dir=root / "runs", seed=study.seed, limit=limit, epochs=study.epochs,
+                          accelerator=accelerator, allow_download=allow_download, graph_cache_dir=graph_cache_dir,
+                          command=command, progress=progress, plot=False)
     return write_summary(study, out_dir, limit=limit, command=command)
 
 
