@@ -112,7 +112,8 @@ def test_tiny_study_end_to_end_is_resumable(tiny_data, monkeypatch):
     (tiny_data / "tiny.yaml").write_text(yaml.safe_dump(spec))
     fits, loads, load = _count_fits(monkeypatch), [], runner.load_task
     monkeypatch.setattr(runner, "load_task", lambda task, *a, **k: loads.append(task.name) or load(task, *a, **k))
-    args = ["ablate", str(tiny_data / "tiny.yaml"), "--out", str(tiny_data / "studies"), "--data-dir",
+    args = ["ablate", str(tiny_data / "tiny.yaml"), "--out", str(tiny_data / "studies"), "--run-dir",
+            str(tiny_data / "runs"), "--data-dir",
             str(tiny_data / "data"), "--limit", "30", "--device", "cpu", "--no-progress"]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output
@@ -137,6 +138,7 @@ def test_tiny_study_end_to_end_is_resumable(tiny_data, monkeypatch):
     assert rw["relative"]["paired_mean"] == pytest.approx(np.mean(ratios))
     cell = json.loads(Path(rows["rw_no_gwt"]["cell_json"]).read_text())
     assert cell["model"] == "crystograph-small-no_gwt-n_etgc_1-pe_mode_rw"
+    assert (tiny_data / "runs" / "tiny" / "local_supercon" / cell["model"] / "fold_1" / "fold.json").exists()
     assert cell["model_details"]["pe_mode"] == "rw" and cell["model_details"]["max_steps"] == 2
 
     second = CliRunner().invoke(app, args)

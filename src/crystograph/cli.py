@@ -473,6 +473,8 @@ def ablate(
     study_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Study YAML (benchmarks/studies/*.yaml)."),
     out_dir: Path = typer.Option(Path("studies"), "--out", help="Results folder: OUT/<study>.json, OUT/<study>.png, "
                                                                  "OUT/<study>/ (per-fold files)."),
+    run_dir: Optional[Path] = typer.Option(None, help="Per-fold files and checkpoints: RUN_DIR/<study>/ "
+                                                      "(default OUT/<study>/runs)."),
     data_dir: Optional[Path] = typer.Option(None, help="Folder with the local datasets "
                                                        "(default $CRYSTOGRAPH_SHARED_DATA)."),
     tasks: Optional[str] = typer.Option(None, help="Only these of the study's tasks (comma-separated)."),
@@ -511,7 +513,7 @@ def ablate(
               "graph building not counted)")
     if dry_run:
         return
-    doc = run_study(study, out_dir, data_dir=data_dir, limit=limit, accelerator=device, allow_download=download,
+    doc = run_study(study, out_dir, run_dir=run_dir, data_dir=data_dir, limit=limit, accelerator=device, allow_download=download,
                     command=" ".join(sys.argv), progress=progress)
     result = Table(title=f"{study.name}: {study.reference}-relative MAE (mean ± std over folds)")
     for col in ("task", "variant", "MAE", "relative", "folds"):

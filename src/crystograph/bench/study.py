@@ -17,9 +17,9 @@ Each (task, variant) cell is one `crystograph.bench.runner.run_bench` call, so c
 folds, and a finished fold is loaded, never recomputed (an interrupted one resumes from its checkpoint);
 the variants of a task share one read of its data, and graphs come from the graph cache.
 A cell is named by its configuration (``crystograph-small-no_gwt-n_etgc_3``), not by the variant name.
-On disk, under ``OUT/<study>/``: ``runs/<task>/<label>/fold_<k>/`` (the runner's fold files),
-``cells/<task>__<label>.json`` (the runner's results JSON), and beside them ``OUT/<study>.json`` and
-``OUT/<study>.png``, built from every finished cell on disk (also cells of earlier, partial runs).
+On disk: ``RUN_DIR/<study>/<task>/<label>/fold_<k>/`` (the runner's fold files and checkpoints; without a run
+dir, ``OUT/<study>/runs/<task>/…``), ``OUT/<study>/cells/<task>__<label>.json`` (the runner's results JSON), and
+``OUT/<study>.json`` and ``OUT/<study>.png``, built from every finished cell on disk (also of earlier runs).
 
 Scores are the runner's: MAE on the held-out test fold. "Relative" = a variant's mean MAE over the folds it
 shares with the reference divided by the reference's mean MAE on them; its error = the variant's fold std
@@ -268,14 +268,17 @@ def _check_models(study: Study) -> None:
             raise InputError(f"variant {v.name}", str(err)) from None
 
 
-def run_study(study: Study, out_dir: str | Path, *, data_dir: str | Path | None = None, limit: int | None = None,
-              accelerator: str = "auto", allow_download: bool = True, graph_cache_dir: str | Path | None = None,
-              command: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Run every missing fold of every cell, then write ``OUT/<study>.json`` and ``OUT/<study>.png``."""
+def run_study(study: Study, out_dir: str | Path, *, run_dir: str | Path | None = None,
+              data_dir: str | Path | None = None, limit: int | None = None, accelerator: str = "auto",
+              allow_download: bool = True, graph_cache_dir: str | Path | None = None, command: str | None = None,
+              progress: bool = True) -> dict[str, Any]:
+    """Run every missing fold of every cell, then write ``OUT/<study>.json`` and ``OUT/<study>.png``. Per-fold
+    files (checkpoints, predictions) go to ``RUN_DIR/<study>/`` (default ``OUT/<study>/runs``)."""
     from crystograph.bench.runner import run_bench
 
     _check_models(study)
     root = Path(out_dir) / study.name
+    runs = Path(run_dir) / study.name if run_dir is not None else root / "runs"
     done: set[tuple[str, str]] = set()
     with _one_load_per_task():
         for task, v in study.cells():
@@ -285,7 +288,7 @@ def run_study(study: Study, out_dir: str | Path, *, data_dir: str | Path | None 
             with variant_overrides(v.overrides, study.max_steps):
                 run_bench(task, model="crystograph", preset=study.preset, layout=v.overrides.get("layout", "stacked"),
                           folds=study.folds, max_minutes=study.max_minutes, data_dir=data_dir, out_dir=root / "cells",
-                          run_dir=root / "runs", seed=study.seed, limit=limit, epochs=study.epochs,
+                          run_dir=runs, seed=study.seed, limit=limit, epochs=study.epochs,
                           accelerator=accelerator, allow_download=allow_download, graph_cache_dir=graph_cache_dir,
                           command=command, progress=progress, plot=False)
     return write_summary(study, out_dir, limit=limit, command=command)
