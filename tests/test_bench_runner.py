@@ -200,7 +200,7 @@ def test_make_table_leaves_the_repository_readme_alone_for_other_results(tiny_da
     assert "local_supercon" in text and "bench-tasks:start" in text and "| supercon | paper" in text
 
 
-# ------------------------------------------------------------------------------------ protocols (issue 14)
+# ------------------------------------------------------------------------------------ protocols
 def _fake_fit(calls):
     """A stand-in for `fit_predict`: records the model and config it was given; predicts the member's seed."""
 

@@ -98,7 +98,7 @@ def score(y_true: np.ndarray, y_pred: np.ndarray, metric: str) -> float:
 def _setup_model(task: Task, s: "BenchSettings"):
     """(model_factory, graph_config, train_config, description) for a trainable model. The description goes into
     the fingerprint: recipe options appear in it only when they differ from the defaults, so a default budget run
-    keeps the fingerprint it had before those options existed."""
+    has the same fingerprint with or without them named."""
     from crystograph.config import GraphConfig, ModelConfig, TrainConfig
 
     overrides: dict[str, Any] = {}
