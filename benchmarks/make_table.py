@@ -1,7 +1,12 @@
 #!/usr/bin/env python
-"""Rebuild the results table in benchmarks/README.md from benchmarks/results/*__*.json.
+"""Rebuild the results tables in benchmarks/README.md from benchmarks/results/*__*.json.
 
     python benchmarks/make_table.py [--results benchmarks/results] [--readme benchmarks/README.md] [--stdout]
+
+Every table says which protocol its rows are: the main table and the glance table hold the budget runs in
+RESULTS/ ("budget X min/fold"); the fair budget table holds RESULTS/fair/ (benchmarks/run_fair_suite.sh: each
+model alone on all cores); the converged table holds RESULTS/converged/ (benchmarks/run_converged.sh), with a
+"not yet run" row for each task that has no converged result.
 
 The tables come from `crystograph.bench.report`; which READMEs hold them, between which markers, and which
 tasks make the top-level README's glance table is this repository's business and lives here.
@@ -17,6 +22,8 @@ HERE = Path(__file__).resolve().parent
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 TASKS_START, TASKS_END = "<!-- bench-tasks:start -->", "<!-- bench-tasks:end -->"
 GLANCE_START, GLANCE_END = "<!-- glance:start -->", "<!-- glance:end -->"
+CONVERGED_START, CONVERGED_END = "<!-- converged-table:start -->", "<!-- converged-table:end -->"
+FAIR_START, FAIR_END = "<!-- fair-table:start -->", "<!-- fair-table:end -->"
 GLANCE_TASKS = ("local_matbench_jdft2d", "local_matbench_phonons", "local_supercon", "local_c2db_gap",
                 "local_2dmatpedia_exf", "local_perov5", "local_mp_e_form")
 
@@ -30,14 +37,19 @@ def _replace_block(text: str, start: str, end: str, body: str, heading: str) -> 
     return text.rstrip("\n") + f"\n\n## {heading}\n\n" + block + "\n"
 
 
-def update_readme(readme: str | Path, table: str, tasks: str | None = None) -> Path:
-    """Replace the text between the bench-table (and bench-tasks) markers in `readme`; a missing block is
-    appended as a new section."""
+def update_readme(readme: str | Path, table: str, tasks: str | None = None, converged: str | None = None,
+                  fair: str | None = None) -> Path:
+    """Replace the text between the bench-table (and bench-tasks, converged-table, fair-table) markers in
+    `readme`; a missing block is appended as a new section."""
     readme = Path(readme)
     text = readme.read_text(encoding="utf-8") if readme.exists() else "# Benchmarks\n"
     if tasks is not None:
         text = _replace_block(text, TASKS_START, TASKS_END, tasks, "Tasks")
     text = _replace_block(text, START, END, table, "Results")
+    if converged is not None:
+        text = _replace_block(text, CONVERGED_START, CONVERGED_END, converged, "Converged protocol")
+    if fair is not None:
+        text = _replace_block(text, FAIR_START, FAIR_END, fair, "Fair budget table")
     readme.parent.mkdir(parents=True, exist_ok=True)
     readme.write_text(text, encoding="utf-8")
     return readme
@@ -56,6 +68,17 @@ def update_glance(readme: str | Path, table: str) -> Path | None:
     return readme
 
 
+def fair_table(fair_dir: Path) -> str | None:
+    """The glance table of the fair budget suite's results (None when the suite has not written any)."""
+    from crystograph.bench.report import glance_table, load_results
+
+    if not fair_dir.is_dir() or not load_results(fair_dir):
+        return None
+    return ("_Protocol: budget — each model alone on all cores in turn (`benchmarks/run_fair_suite.sh`), identical "
+            "folds, the same training minutes per fold; results in `benchmarks/results/fair/`._\n\n"
+            + glance_table(fair_dir, GLANCE_TASKS))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", type=Path, default=HERE / "results")
@@ -66,20 +89,27 @@ def main(argv: list[str] | None = None) -> int:
                         "README.md, but only when --results is the repository's results folder)")
     args = p.parse_args(argv)
 
-    from crystograph.bench.report import glance_table, make_table, summary_plot, task_table
+    from crystograph.bench.report import converged_table, glance_table, make_table, summary_plot, task_table
 
     table = make_table(args.results)
     glance = glance_table(args.results, GLANCE_TASKS)
+    converged = converged_table(args.results / "converged")
+    fair = fair_table(args.results / "fair")
     if args.stdout:
         print(table)
+        print(f"Budget runs ({args.results}):\n")
         print(glance)
+        if fair is not None:
+            print(fair)
+        print(f"Converged protocol ({args.results / 'converged'}):\n")
+        print(converged)
         return 0
     top = args.top_readme
     if top is None and args.results.resolve() == (HERE / "results").resolve():
         top = HERE.parent / "README.md"
     if top is not None:
         print(update_glance(top, glance))
-    print(update_readme(args.readme, table, task_table()))
+    print(update_readme(args.readme, table, task_table(), converged=converged, fair=fair))
     print(summary_plot(args.results, args.results / "plots" / "summary.png"))
     return 0
 

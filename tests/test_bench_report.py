@@ -71,3 +71,34 @@ def test_update_glance_only_between_markers(tmp_path):
     plain = tmp_path / "OTHER.md"
     plain.write_text("no markers\n")
     assert make_table.update_glance(plain, "| t |\n") is None and plain.read_text() == "no markers\n"
+
+
+def test_budget_and_converged_rows_are_labelled(tmp_path):
+    _result(tmp_path, "local_matbench_jdft2d", "crystograph-small", 45.0)
+    conv = tmp_path / "converged"
+    conv.mkdir()
+    data = {"task": "local_matbench_jdft2d", "model": "crystograph-small", "protocol": "converged", "metric": "MAE",
+            "mean": 35.5, "std": 1.2, "ensemble": 3, "epoch_cap": 300, "patience": 50, "precision": "fp32",
+            "train_config": {"weight_decay": 0.01}, "budget_minutes_per_fold": None, "n_samples": 636,
+            "hardware": {"gpu": None, "cpu_cores_usable": 2}, "versions": {"git_commit": "abcdef1234"},
+            "folds": [{"fold": k, "score": 35.5, "members": [{"epochs": 120 + k}, {"epochs": 150}]}
+                      for k in range(5)]}
+    (conv / "local_matbench_jdft2d__crystograph-small.json").write_text(json.dumps(data))
+    main = report.make_table(tmp_path)
+    assert "budget 3 min/fold" in main and "converged" not in main  # the subfolder is not mixed in
+    assert "converged: early stopping, ≤ 300 epochs, ensemble 3" in report.make_table(conv)
+    assert "Protocol: budget, 3 min" in report.glance_table(tmp_path, ("local_matbench_jdft2d",))
+    text = report.converged_table(conv)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| local_")}
+    jd = rows["local_matbench_jdft2d (jdft2d, meV/atom)"]
+    assert "35.50 ± 1.20" in jd and "ensemble 3" in jd and "120–150" in jd and "32.37" in jd and "43.42" in jd
+    assert "49.24" in jd and "abcdef12" in jd
+    ph = rows["local_matbench_phonons (phonons, cm⁻¹)"]
+    assert "not yet run" in ph and "28.40" in ph and "29.54" in ph and "57.76" in ph
+    assert "not yet run" in rows["local_supercon (supercon, K)"] and "2.64" in rows["local_supercon (supercon, K)"]
+    # the README block is written between its own markers, and refreshed in place
+    readme = tmp_path / "README.md"
+    readme.write_text("# B\n")
+    make_table.update_readme(readme, "| t |\n", converged=text)
+    make_table.update_readme(readme, "| t |\n", converged=text)
+    assert readme.read_text().count(make_table.CONVERGED_START) == 1 and "## Converged protocol" in readme.read_text()
