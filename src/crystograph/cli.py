@@ -480,7 +480,8 @@ def ablate(
     tasks: Optional[str] = typer.Option(None, help="Only these of the study's tasks (comma-separated)."),
     variants: Optional[str] = typer.Option(None, help="Only these variants (comma-separated; the reference is kept)."),
     folds: Optional[str] = typer.Option(None, help="Override the study's folds: N = folds 0..N-1, or '0,3'."),
-    max_minutes: Optional[float] = typer.Option(None, callback=_positive, help="Override the study's minutes per fold."),
+    max_minutes: Optional[float] = typer.Option(None, callback=_positive,
+                                                help="Override the study's minutes per fold."),
     epochs: Optional[int] = typer.Option(None, min=1, help="Override the study's epoch cap per fold."),
     max_steps: Optional[int] = typer.Option(None, min=1, help="Override the study's optimiser-step cap per fold."),
     limit: Optional[int] = typer.Option(None, help="Use only the first N rows of each task (smoke tests)."),
@@ -513,8 +514,8 @@ def ablate(
               "graph building not counted)")
     if dry_run:
         return
-    doc = run_study(study, out_dir, run_dir=run_dir, data_dir=data_dir, limit=limit, accelerator=device, allow_download=download,
-                    command=" ".join(sys.argv), progress=progress)
+    doc = run_study(study, out_dir, run_dir=run_dir, data_dir=data_dir, limit=limit, accelerator=device,
+                    allow_download=download, command=" ".join(sys.argv), progress=progress)
     result = Table(title=f"{study.name}: {study.reference}-relative MAE (mean ± std over folds)")
     for col in ("task", "variant", "MAE", "relative", "folds"):
         result.add_column(col)

@@ -1,8 +1,9 @@
 """Load a benchmark task as `StructureRecord`s: local CSVs, MatBench downloads, UnconvBench files.
 
 - Local tasks read ``<data_dir>/<task.file>`` (gzip CSV, one CIF per row) with pandas, apply the task's row
-  filters (then its seeded random `sample`, if any), and parse each CIF with pymatgen + `crystograph.structures.validate_structure`; a row that fails
-  is a `Skipped` naming ``file:row`` (or raises with ``strict=True``).
+  filters (then its seeded random `sample`, if any), and parse each CIF with pymatgen +
+  `crystograph.structures.validate_structure`; a row that fails is a `Skipped` naming ``file:row`` (or raises
+  with ``strict=True``).
 - MatBench tasks are downloaded once from the URL in matminer's dataset metadata into ``cache_dir()/matbench``
   and checked against the SHA256 there (a file already in ``<data_dir>/matbench/<name>.json.gz`` is used
   instead, after the same check); the file is MatBench/matminer JSON

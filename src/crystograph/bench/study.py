@@ -79,8 +79,9 @@ def normalize(preset: str, overrides: dict[str, Any]) -> dict[str, Any]:
     base = model_config(preset, "regression", {})
     out = {}
     for k, v in sorted(overrides.items()):
-        now, was = (getattr(cfg, k), getattr(base, k)) if hasattr(cfg, k) else (getattr(cfg.graph, k), getattr(base.graph, k))
-        if now != was:
+        owner, base_owner = (cfg, base) if hasattr(cfg, k) else (cfg.graph, base.graph)
+        now = getattr(owner, k)
+        if now != getattr(base_owner, k):
             out[k] = now
     return out
 
@@ -143,7 +144,8 @@ def parse_study(data: dict[str, Any], default_name: str = "study") -> Study:
         raise InputError("study", f"unknown keys {bad}; known: {sorted(STUDY_KEYS)}")
     budget = {_key(k): v for k, v in (data.get("budget") or {}).items()}
     if set(budget) - BUDGET_KEYS:
-        raise InputError("study", f"unknown budget keys {sorted(set(budget) - BUDGET_KEYS)}; known: {sorted(BUDGET_KEYS)}")
+        raise InputError("study", f"unknown budget keys {sorted(set(budget) - BUDGET_KEYS)}; "
+                                  f"known: {sorted(BUDGET_KEYS)}")
     preset = data.get("preset", "small")
     shared = {_key(k): v for k, v in (data.get("model") or {}).items()}
     raw = data.get("variants") or {}
@@ -338,7 +340,8 @@ def summarize(study: Study, out_dir: str | Path) -> list[dict[str, Any]]:
                 "complete": len(scores) == len(study.folds),
                 "relative": _relative(scores, ref_cell["scores"] if ref_cell else {}),
                 "epochs": cell and cell["epochs"], "dummy_same_folds": cell and cell["dummy_same_folds"],
-                "limit": cell and cell["limit"], "cell_json": cell and cell["path"], "notes": cell["notes"] if cell else [],
+                "limit": cell and cell["limit"], "cell_json": cell and cell["path"],
+                "notes": cell["notes"] if cell else [],
             })
     return rows
 
