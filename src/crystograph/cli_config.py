@@ -103,8 +103,10 @@ def _from_run_config(flat: dict[str, Any], errors: list[str]) -> dict[str, Any]:
              if f.name not in ("pe_mode", "frame") and f.name in graph}
     for cls in (TrainConfig, RunOptions):
         for f in dataclasses.fields(cls):
-            if f.name in ("optimizer", "lr_schedule", "val_fraction", "num_workers", "test_fraction") and f.name in out:
-                fixed[f.name] = (out.pop(f.name), f.default)
+            if f.name in ("optimizer", "lr_schedule", "lr_milestones", "loss", "val_fraction", "num_workers",
+                          "test_fraction") and f.name in out:
+                default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+                fixed[f.name] = (out.pop(f.name), default)
     for key, (value, default) in fixed.items():
         if value != default:
             errors.append(f"{key} = {value!r} cannot be set from the command line (only its default {default!r})")
