@@ -19,6 +19,7 @@ Task = Literal["regression", "classification"]
 Precision = Literal["fp32", "bf16"]
 
 N_ATOM_FEATURES = 92  # CGCNN-style one-hot atom features (paper 2.1.1)
+MAX_Z = 100  # elements Z = 1..MAX_Z have atom features
 
 
 def _check_choice(owner: str, name: str, value: Any, choices: Any) -> None:
@@ -41,7 +42,7 @@ class GraphConfig:
     # Gaussian radial-basis expansions of the spherical displacement (r, θ, φ).
     # Centres span [r_min, r_max] about every 0.25 Å. r_max = max_radius, so every edge the graph can hold has
     # distance information (measured k = 12 edges of the shared datasets and CoRE MOF end below 8 Å,
-    # benchmarks/results/edge_lengths.json; sparse, porous or 2-D cells can reach max_radius).
+    # the repository's edge-length benchmark; sparse, porous or 2-D cells can reach max_radius).
     n_rbf_r: int = 80
     r_min: float = 0.0
     r_max: float = 20.0

@@ -46,10 +46,9 @@ import warnings
 import numpy as np
 import torch
 
-from crystograph.config import N_ATOM_FEATURES, GraphConfig
+from crystograph.config import MAX_Z, N_ATOM_FEATURES, GraphConfig
 from crystograph.errors import InputError
 
-MAX_Z = 100
 SNAP = 1e-6  # Å; displacement components smaller than this are treated as exactly zero for the angles
 
 # (name, number of bins); the order is the order of the feature vector.

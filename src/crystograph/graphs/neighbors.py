@@ -41,7 +41,7 @@ OnIsolated = Literal["error", "warn", "ignore"]
 SEARCH_MARGIN = 1e-3  # Å searched beyond the trusted radius
 TIE_TOL = 1e-5  # Å: distances / displacement components closer than this are ties
 GROWTH = 1.5
-MIN_DISTANCE = 1e-8  # pairs closer than this are dropped (self pairs / coincident atoms)
+SELF_PAIR_DISTANCE = 1e-8  # Å; pairs closer than this are an atom with itself (or a coincident copy): dropped
 
 
 @dataclass
@@ -78,7 +78,7 @@ def _pairs(points: np.ndarray, box: np.ndarray, cutoff: float, periodic):
         nl = _LOCAL.nl = vesin.NeighborList(cutoff=cutoff, full_list=True, n_threads=1)  # skin 0: no caching
     nl.cutoff = float(cutoff)
     i, j, s, d, v = nl.compute(points=points, box=box, periodic=periodic, quantities="ijSdD", copy=True)
-    keep = d > MIN_DISTANCE
+    keep = d > SELF_PAIR_DISTANCE
     if not keep.all():
         i, j, s, d, v = i[keep], j[keep], s[keep], d[keep], v[keep]
     return i.astype(np.int64), j.astype(np.int64), s, d, v

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from pymatgen.core import DummySpecies, Element, Species, Structure
 
+from crystograph.config import MAX_Z
 from crystograph.errors import InputError
 
 MIN_DISTANCE = 0.5  # Å; two sites closer than this are "overlapping atoms"
-MAX_Z = 100  # the atom feature table covers Z = 1..100
 
 
 def validate_structure(structure: Structure, source: str) -> Structure:
