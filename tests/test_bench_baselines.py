@@ -85,3 +85,18 @@ def test_mse_loss_option_is_what_the_module_minimises(rocksalt, fcc_primitive):
     loss, _ = module._loss(batch)
     raw = model(batch)
     assert torch.isclose(loss, torch.nn.functional.mse_loss(raw, (batch.y - 0.5) / 2.0))
+
+
+def test_new_train_config_fields_round_trip_through_a_run_config():
+    """A run's config.yaml (which now lists loss / lr_milestones) still works as `--config`; a CGCNN recipe in it
+    cannot be smuggled into `train`."""
+    import dataclasses
+
+    from crystograph.cli_config import _from_run_config
+    from crystograph.config import TrainConfig
+
+    errors: list[str] = []
+    out = _from_run_config(dataclasses.asdict(TrainConfig()), errors)
+    assert errors == [] and "loss" not in out and "lr_milestones" not in out
+    _from_run_config(dataclasses.asdict(cgcnn_train_config(None)), errors)
+    assert any("loss" in e for e in errors) and any("lr_milestones" in e for e in errors)
