@@ -344,3 +344,14 @@ def test_cli_bench_takes_the_protocol_options(tiny_data):
                                    "--max-minutes", "2", "--data-dir", str(tiny_data / "data"), "--out",
                                    str(tiny_data / "results"), "--no-progress"])
     assert bad.exit_code == 2 and "--max-minutes" in bad.output
+
+
+def test_default_budget_fingerprint_is_unchanged(tiny_data, monkeypatch):
+    """Budget runs started before the protocol options existed resume: their defaults add nothing."""
+    import crystograph.train
+
+    monkeypatch.setattr(crystograph.train, "fit_predict", _fake_fit([]))
+    _run(tiny_data, model="crystograph", folds=[0], limit=10, max_minutes=2)
+    stamp = json.loads((tiny_data / "runs" / "local_supercon" / "crystograph-small" / "settings.json").read_text())
+    assert stamp == {"task": "local_supercon", "model": "crystograph-small", "max_minutes": 2.0, "seed": 0,
+                     "limit": 10, "epochs": 300, "preset": "small", "layout": "stacked"}
