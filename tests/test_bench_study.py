@@ -109,7 +109,7 @@ def test_tiny_study_end_to_end_is_resumable(tiny_data, monkeypatch):
     spec = {"study": "tiny", "paper": "test", "tasks": "local_supercon", "model": {"n-etgc": 1},
             "budget": {"folds": 2, "max-minutes": 0.5, "epochs": 1, "max-steps": 2}, "reference": "full",
             "variants": {"full": {}, "rw_no_gwt": {"pe-mode": "rw", "layout": "no_gwt"}}}
-    (tiny_data / "tiny.yaml").write_text(yaml.safe_dump(spec))
+    (tiny_data / "tiny.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     fits, loads, load = _count_fits(monkeypatch), [], runner.load_task
     monkeypatch.setattr(runner, "load_task", lambda task, *a, **k: loads.append(task.name) or load(task, *a, **k))
     args = ["ablate", str(tiny_data / "tiny.yaml"), "--out", str(tiny_data / "studies"), "--run-dir",
@@ -147,6 +147,15 @@ def test_tiny_study_end_to_end_is_resumable(tiny_data, monkeypatch):
     again = json.loads((tiny_data / "studies" / "tiny.json").read_text())
     assert [r["folds"] for r in again["results"]] == [r["folds"] for r in doc["results"]]
     assert runner._setup_model.__name__ == "_setup_model" and runner.model_label.__name__ == "model_label"
+    # a run narrowed to some variants trains only those, and the study's JSON still covers all of them
+    spec["variants"]["deeper"] = {"n-etgc": 2}
+    (tiny_data / "tiny.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    third = CliRunner().invoke(app, args + ["--variants", "deeper", "--folds", "1"])
+    assert third.exit_code == 0, third.output
+    assert len(fits) == 5 and fits[-1].n_etgc == 2
+    doc = json.loads((tiny_data / "studies" / "tiny.json").read_text())
+    assert [r["variant"] for r in doc["results"]] == ["full", "rw_no_gwt", "deeper"]
+    assert doc["complete"] is False and doc["missing"] == ["local_supercon × deeper"]
 
 
 def test_dry_run_lists_cells_without_training(tiny_data, monkeypatch):

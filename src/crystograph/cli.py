@@ -467,6 +467,11 @@ def bench(
 
 
 # ----------------------------------------------------------------------------------------------- ablate
+def _names(text: Optional[str]) -> Optional[list[str]]:
+    """``"a, b"`` → ``["a", "b"]``; None when not given."""
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
 @app.command()
 @user_errors
 def ablate(
@@ -498,23 +503,23 @@ def ablate(
     from crystograph.bench.study import load_study, run_study, select
 
     study = load_study(study_file)
-    split = (lambda text: [t.strip() for t in text.split(",") if t.strip()] if text else None)
-    study = select(study, split(tasks), split(variants))
-    budget = {"folds": None if folds is None else _fold_list(parse_folds(folds)), "max_minutes": max_minutes,
-              "epochs": epochs, "max_steps": max_steps}
+    names = {"tasks": _names(tasks), "variants": _names(variants)}
+    names["folds"] = None if folds is None else _fold_list(parse_folds(folds))
+    budget = {"max_minutes": max_minutes, "epochs": epochs, "max_steps": max_steps}
     study = dataclasses.replace(study, **{k: v for k, v in budget.items() if v is not None})
-    table = Table(title=f"study {study.name}: {len(study.tasks)} tasks × {len(study.variants)} variants × "
-                        f"folds {study.folds}, ≤ {study.max_minutes:g} min per fold")
+    chosen = select(study, **names)
+    table = Table(title=f"study {study.name}: {len(chosen.tasks)} tasks × {len(chosen.variants)} variants × "
+                        f"folds {chosen.folds}, ≤ {study.max_minutes:g} min per fold")
     for col in ("task", "variant", "model (cell)"):
         table.add_column(col, overflow="fold")
-    for task, v in study.cells():
+    for task, v in chosen.cells():
         table.add_row(task, v.name + (" (reference)" if v.name == study.reference else ""), v.label)
     out.print(table)
-    out.print(f"training budget: ≤ {study.estimate_cpu_minutes():g} min (finished folds are skipped; data and "
+    out.print(f"training budget: ≤ {chosen.estimate_cpu_minutes():g} min (finished folds are skipped; data and "
               "graph building not counted)")
     if dry_run:
         return
-    doc = run_study(study, out_dir, run_dir=run_dir, data_dir=data_dir, limit=limit, accelerator=device,
+    doc = run_study(study, out_dir, **names, run_dir=run_dir, data_dir=data_dir, limit=limit, accelerator=device,
                     allow_download=download, command=" ".join(sys.argv), progress=progress)
     result = Table(title=f"{study.name}: {study.reference}-relative MAE (mean ± std over folds)")
     for col in ("task", "variant", "MAE", "relative", "folds"):

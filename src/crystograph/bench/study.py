@@ -179,14 +179,17 @@ def load_study(path: str | Path) -> Study:
     return parse_study(data, default_name=path.stem)
 
 
-def select(study: Study, tasks: Sequence[str] | None = None, variants: Sequence[str] | None = None) -> Study:
-    """The study restricted to some tasks / variants (the reference is kept, it is the denominator)."""
+def select(study: Study, tasks: Sequence[str] | None = None, variants: Sequence[str] | None = None,
+           folds: Sequence[int] | None = None) -> Study:
+    """The study restricted to some tasks / variants (the reference is kept, it is the denominator), and run on
+    other `folds`."""
     names = {v.name for v in study.variants}
     unknown = sorted(set(variants or ()) - names)
     if unknown:
         raise InputError("--variants", f"unknown variants {unknown}; the study has {sorted(names)}")
     keep = set(variants or names) | {study.reference}
-    out = dataclasses.replace(study, variants=[v for v in study.variants if v.name in keep])
+    out = dataclasses.replace(study, variants=[v for v in study.variants if v.name in keep],
+                              folds=list(folds) if folds else study.folds)
     if tasks:
         missing = sorted(set(tasks) - set(study.tasks))
         if missing:
@@ -270,14 +273,20 @@ def _check_models(study: Study) -> None:
             raise InputError(f"variant {v.name}", str(err)) from None
 
 
-def run_study(study: Study, out_dir: str | Path, *, run_dir: str | Path | None = None,
+def run_study(study: Study, out_dir: str | Path, *, tasks: Sequence[str] | None = None,
+              variants: Sequence[str] | None = None, folds: Sequence[int] | None = None,
+              run_dir: str | Path | None = None,
               data_dir: str | Path | None = None, limit: int | None = None, accelerator: str = "auto",
               allow_download: bool = True, graph_cache_dir: str | Path | None = None, command: str | None = None,
               progress: bool = True) -> dict[str, Any]:
-    """Run every missing fold of every cell, then write ``OUT/<study>.json`` and ``OUT/<study>.png``. Per-fold
-    files (checkpoints, predictions) go to ``RUN_DIR/<study>/`` (default ``OUT/<study>/runs``)."""
+    """Run every missing fold of every cell (or of those of `tasks` / `variants`, on `folds`), then write
+    ``OUT/<study>.json`` and ``OUT/<study>.png`` from all of the study's cells on disk, over the study's folds
+    and `folds`. Per-fold files (checkpoints, predictions) go to ``RUN_DIR/<study>/`` (default
+    ``OUT/<study>/runs``)."""
     from crystograph.bench.runner import run_bench
 
+    full, study = study, select(study, tasks, variants, folds)
+    full = dataclasses.replace(full, folds=sorted(set(full.folds) | set(study.folds)))
     _check_models(study)
     root = Path(out_dir) / study.name
     runs = Path(run_dir) / study.name if run_dir is not None else root / "runs"
@@ -293,18 +302,25 @@ def run_study(study: Study, out_dir: str | Path, *, run_dir: str | Path | None =
                           run_dir=runs, seed=study.seed, limit=limit, epochs=study.epochs,
                           accelerator=accelerator, allow_download=allow_download, graph_cache_dir=graph_cache_dir,
                           command=command, progress=progress, plot=False)
-    return write_summary(study, out_dir, limit=limit, command=command)
+    return write_summary(full, out_dir, limit=limit, command=command)
 
 
 # ------------------------------------------------------------------------------------------------ summary
 def _cell(root: Path, task: str, v: Variant, folds: list[int]) -> dict[str, Any] | None:
+    """What the runner left for one cell: its results JSON, and the score of every finished fold of `folds`
+    (read from the fold files, so folds finished by earlier, narrower runs count too)."""
     path = root / "cells" / f"{task}__{v.label}.json"
     if not path.exists():
         return None
     res = json.loads(path.read_text())
-    scores = {f["fold"]: f["score"] for f in res["folds"] if f["fold"] in folds}
-    return {"path": str(path), "scores": scores, "unit": res.get("unit"), "metric": res.get("metric"),
-            "epochs": [f.get("epochs") for f in res["folds"] if f["fold"] in folds],
+    recs = {f["fold"]: f for f in res["folds"]}
+    for k in folds:
+        fold_json = Path(res.get("run_dir", "")) / f"fold_{k}" / "fold.json"
+        if res.get("run_dir") and fold_json.exists():
+            recs[k] = json.loads(fold_json.read_text())
+    recs = {k: recs[k] for k in sorted(recs) if k in folds}
+    return {"path": str(path), "scores": {k: r["score"] for k, r in recs.items()}, "unit": res.get("unit"),
+            "metric": res.get("metric"), "epochs": [r.get("epochs") for r in recs.values()],
             "dummy_same_folds": res.get("dummy_same_folds"), "limit": (res.get("data_source") or {}).get("limit"),
             "notes": [n for n in res.get("notes", []) if "reused from an earlier run with settings" in n]}
 
