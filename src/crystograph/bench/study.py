@@ -414,7 +414,8 @@ def plot_study(doc: dict[str, Any], out_png: Path) -> Path | None:
     budget = doc["budget"]
     ax.set_title(f"{doc['study']} ({doc['paper'] or 'ablation'}): preset {doc['preset']}, "
                  f"{len(budget['folds'])} folds, ≤ {budget['max_minutes_per_fold']:g} min/fold"
-                 + (f"\nSMOKE TEST: first {doc['limit']} rows only" if doc.get("limit") else ""), fontsize=9)
+                 + (f"\nSMOKE TEST: first {doc['limit']} rows only" if doc.get("limit") else "")
+                 + ("" if doc["complete"] else f"\nincomplete: {len(doc['missing'])} cells lack folds"), fontsize=9)
     lo = min(r["relative"]["mean"] - (r["relative"]["std"] or 0) for r in rows)
     ax.set_ylim(bottom=max(0.0, min(0.9, lo - 0.05)))
     ax.legend(fontsize=8, ncol=min(4, len(names)))
