@@ -35,20 +35,26 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=1000, help="optimiser steps per fitted model")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--runs", default="runs/frame_ab")
+    parser.add_argument("--only", choices=["lab", "canonical"], help="train this arm only (run the two arms as two "
+                        "processes at once; the JSON is written by whichever finds both arms done)")
     args = parser.parse_args()
 
     file, target, id_column = TASKS[args.task]
     data = SHARED_DATA / file
     started = time.monotonic()
     arms = {}
-    for frame in ("lab", "canonical"):
-        run = Path(args.runs) / args.task / frame
-        cmd = [sys.executable, "-m", "crystograph.cli", "train", str(data), "--target", target, "--id-column",
-               id_column, "--out", str(run), "--folds", "5", "--preset", "small", "--lr", "0.001",
-               "--weight-decay", "0.01", "--dropout", "0.1", "--max-steps", str(args.max_steps), "--epochs", "1000",
-               "--seed", str(args.seed), "--frame", frame, "--no-progress"]
-        if not (run / "summary.json").exists():
-            subprocess.run(cmd, check=True)
+    runs = {frame: Path(args.runs) / args.task / frame for frame in ("lab", "canonical")}
+    for frame, run in runs.items():
+        if args.only in (None, frame) and not (run / "summary.json").exists():
+            subprocess.run([sys.executable, "-m", "crystograph.cli", "train", str(data), "--target", target,
+                            "--id-column", id_column, "--out", str(run), "--folds", "5", "--preset", "small",
+                            "--lr", "0.001", "--weight-decay", "0.01", "--dropout", "0.1", "--max-steps",
+                            str(args.max_steps), "--epochs", "1000", "--seed", str(args.seed), "--frame", frame,
+                            "--no-progress"], check=True)
+    if not all((run / "summary.json").exists() for run in runs.values()):
+        print("the other arm has not finished yet; its process writes the JSON", flush=True)
+        return
+    for frame, run in runs.items():
         summary = json.loads((run / "summary.json").read_text())
         folds = [float(v) for v in summary["fold_mae"]]
         arms[frame] = {"folds": folds, "mean": float(np.mean(folds)), "std": float(np.std(folds)),
