@@ -246,3 +246,21 @@ def test_etgc_and_gwt_gradcheck_float64():
     pe = torch.randn(3, 3, dtype=torch.double)
     batch = torch.tensor([0, 0, 1])
     assert torch.autograd.gradcheck(lambda a, b: gwt(a, b, edge_index, pe, batch), (x, e))
+
+
+def test_gwt_size_buckets_equal_one_padded_call(monkeypatch):
+    """Unbalanced batches are attended in size buckets; outputs and gradients equal the single padded call."""
+    import crystograph.nn.gwt as gwt_module
+
+    torch.manual_seed(0)
+    batch, x, e, pe = _gwt_inputs(sizes=(2, 17, 3, 2, 9))
+    layer = GwT(H, 2, 4, pe.size(1))
+    results = []
+    for waste in (float("inf"), 0.0):  # inf: one padded call; 0: always buckets
+        monkeypatch.setattr(gwt_module, "PAD_WASTE", waste)
+        xi = x.clone().requires_grad_(True)
+        out = layer(xi, e, batch.edge_index, pe, batch.batch, batch.num_graphs)
+        out.square().sum().backward()
+        results.append((out.detach(), xi.grad))
+    torch.testing.assert_close(results[1][0], results[0][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(results[1][1], results[0][1], atol=1e-5, rtol=1e-5)
