@@ -76,7 +76,7 @@ _RANGES = {
 _BLOCKS = {"s": 0, "p": 1, "d": 2, "f": 3}
 # Allen-scale electronegativity of the elements without a Pauling value (Mann, Meek & Allen, JACS 2000).
 _ALLEN_X = {2: 4.160, 10: 4.787, 18: 3.242}
-_F_SERIES_START = {57: range(57, 72), 89: range(89, 104)}  # La-Lu, Ac-Lr: first Z of each f-series
+_F_SERIES = (range(57, 72), range(89, 104))  # La-Lu, Ac-Lr (pymatgen's lanthanoids and actinoids)
 
 
 def _bin(value: float | None, lo: float, hi: float, n: int) -> int | None:
@@ -102,7 +102,8 @@ def _element_bins(z: int) -> dict[str, int | None]:
     from pymatgen.core import Element
 
     el = Element.from_Z(z)
-    f_series = bool(el.is_lanthanoid or el.is_actinoid)
+    column = next((z - series.start for series in _F_SERIES if z in series), None)  # f-block column, 0-based
+    f_series = column is not None
     group = int(el.group)
     if z == 2:
         valence = 2
@@ -113,10 +114,9 @@ def _element_bins(z: int) -> dict[str, int | None]:
     ion = _safe(lambda: el.ionization_energy)
     vol = _safe(lambda: el.molar_volume)
     block = _BLOCKS.get(str(el.block).lower())
-    column = next((z - start for start, members in _F_SERIES_START.items() if z in members), None)
     x = _ALLEN_X.get(z) or _safe(lambda: el.X)
     return {
-        "group": column if f_series and column is not None else group - 1,
+        "group": column if f_series else group - 1,
         "period": _period(z),
         "electronegativity": _bin(x, *_RANGES["electronegativity"], 10),
         "covalent_radius": _bin(float(covalent_radii[z]) * 100.0, *_RANGES["covalent_radius"], 10),

@@ -147,8 +147,7 @@ def knn(
         v = v @ rotation  # [C, 3] in the canonical frame
     sel = _select(i, d, v, n, k)  # [E]
     centre = i[sel]
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(centre, minlength=n), out=ptr[1:])
+    ptr = _csr_ptr(centre, n)
     return Neighbors(
         centre=centre,
         neighbor=j[sel],
@@ -166,9 +165,7 @@ def _closed_shells(i, j, s, d, v, n: int, k: int):
     if d.size == 0:
         return i, j, s, d, v
     order = np.lexsort((d, i))
-    counts = np.bincount(i, minlength=n)
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=ptr[1:])
+    ptr = _csr_ptr(i, n)
     kth = d[order][np.maximum(np.minimum(ptr[:-1] + k, ptr[1:]) - 1, 0)]  # [n] k-th smallest distance (or the last)
     keep = d <= kth[i] + 10 * TIE_TOL
     return i[keep], j[keep], s[keep], d[keep], v[keep]
@@ -181,10 +178,16 @@ def _select(i: np.ndarray, d: np.ndarray, v: np.ndarray, n: int, k: int) -> np.n
         group = _refine(group, values)
     order = np.argsort(group, kind="stable")
     i_sorted = i[order]
-    cand_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(i_sorted, minlength=n), out=cand_ptr[1:])
+    cand_ptr = _csr_ptr(i_sorted, n)
     rank = np.arange(i_sorted.size) - cand_ptr[i_sorted]  # position within the centre's sorted list
     return order[rank < k]
+
+
+def _csr_ptr(centre: np.ndarray, n: int) -> np.ndarray:
+    """[n + 1] CSR pointer of candidates grouped by centre: centre c owns ptr[c]:ptr[c + 1]."""
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(centre, minlength=n), out=ptr[1:])
+    return ptr
 
 
 def _refine(group: np.ndarray, values: np.ndarray) -> np.ndarray:
