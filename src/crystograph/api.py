@@ -2,7 +2,8 @@
 
     import crystograph
     model = crystograph.load_model("runs/my_run")        # every fold × ensemble member
-    model.predict_structure(structure)                     # {"LCD": 4.2, "LCD_std": 0.1}
+    model = crystograph.load_model("mp-e-form")          # a model shipped in the package (`crystograph models`)
+    model.predict_structure(structure)                     # {"LCD": 4.2, "LCD_std": 0.1}; pymatgen or ASE Atoms
     model.predict_structures(structures, batch_size=64)    # pandas DataFrame, one row per structure
 """
 
@@ -34,6 +35,7 @@ class Predictor:
         self.model_config: ModelConfig = from_dict(ModelConfig, manifest["model_config"])
         self.graph_config: GraphConfig = self.model_config.graph
         self.domain: dict | None = _union_domain([m for _, m in members])
+        self.card: dict | None = None  # the model card of a shipped model (`crystograph.pretrained`)
 
     def out_of_domain(self, graph) -> str:
         """Why a graph lies outside the training data ("" if inside, or if the run recorded no domain)."""
@@ -73,7 +75,7 @@ class Predictor:
         from crystograph.graphs import build_graph
         from crystograph.structures import validate_structure
 
-        structure = validate_structure(structure, "structure")
+        structure = validate_structure(as_structure(structure, "structure"), "structure")
         graph = build_graph(structure, self.graph_config)
         if reason := self.out_of_domain(graph):
             warnings.warn(f"structure {structure.composition.reduced_formula} is out of domain: {reason}", stacklevel=2)
@@ -101,7 +103,8 @@ class Predictor:
         records, skipped = [], []
         for i, s in zip(ids, structures):
             try:
-                records.append(StructureRecord(id=i, structure=validate_structure(s, str(i)), targets={}, source=str(i)))
+                structure = validate_structure(as_structure(s, str(i)), str(i))
+                records.append(StructureRecord(id=i, structure=structure, targets={}, source=str(i)))
             except InputError as err:
                 skipped.append(Skipped(err.source, err.reason))
         graphs, graph_skipped = build_graphs(records, self.graph_config, progress=progress)
@@ -117,12 +120,47 @@ class Predictor:
         return frame
 
 
-def load_model(run_dir: str | Path, device: str | None = "auto", *, allow_partial: bool = False) -> Predictor:
-    """Load every trained member under `run_dir` (a run, a fold or a single member directory). A run whose
-    config.yaml promises more members than are finished raises `CheckpointError` unless `allow_partial`."""
-    run_dir = Path(run_dir)
+def as_structure(obj, source: str):
+    """A pymatgen Structure, or an ASE Atoms periodic in all three directions, as a pymatgen Structure."""
+    from pymatgen.core import Structure
+
+    from crystograph.errors import InputError
+
+    if isinstance(obj, Structure):
+        return obj
+    from ase import Atoms
+
+    if isinstance(obj, Atoms):
+        if not all(obj.pbc):
+            raise InputError(source, f"ASE Atoms with pbc={list(map(bool, obj.pbc))}: crystograph needs a crystal "
+                                     "periodic in all three directions (set atoms.pbc = True and a cell)")
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        return AseAtomsAdaptor.get_structure(obj)
+    raise InputError(source, f"expected a pymatgen Structure or an ASE Atoms, got {type(obj).__name__}")
+
+
+def load_model(model: str | Path, device: str | None = "auto", *, allow_partial: bool = False) -> Predictor:
+    """Load a shipped model by name (`crystograph.pretrained.names()`, e.g. ``"mp-e-form"``) or every trained
+    member under a run directory (a run, a fold or a single member directory). An existing directory wins over a
+    shipped name of the same spelling (with a warning). A run whose config.yaml promises more members than are
+    finished raises `CheckpointError` unless `allow_partial`."""
+    from crystograph import pretrained
+
+    run_dir = Path(model)
+    shipped = pretrained.is_shipped(str(model))
+    if shipped and not run_dir.is_dir():
+        predictor = load_model(pretrained.model_dir(str(model)), device)
+        predictor.card = pretrained.card(str(model))
+        return predictor
+    if shipped:
+        import warnings
+
+        warnings.warn(f"{run_dir}: a directory of that name exists and is loaded, not the shipped model {model!r}",
+                      stacklevel=2)
     if not run_dir.is_dir():
-        raise CheckpointError(f"{run_dir}: no such run directory")
+        known = ", ".join(pretrained.names()) or "none"
+        raise CheckpointError(f"{run_dir}: no such run directory, nor a shipped model name (shipped: {known})")
     manifests = sorted(run_dir.rglob(MANIFEST))
     if not manifests:
         raise CheckpointError(f"{run_dir}: no trained model found (expected {MANIFEST} files from `crystograph train`)")
@@ -156,4 +194,4 @@ def _union_domain(manifests: list[dict]) -> dict | None:
             "n_atoms": [min(d["n_atoms"][0] for d in domains), max(d["n_atoms"][1] for d in domains)]}
 
 
-__all__ = ["Predictor", "Skipped", "load_model"]
+__all__ = ["Predictor", "Skipped", "as_structure", "load_model"]

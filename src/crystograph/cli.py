@@ -1,4 +1,4 @@
-"""Command line: `crystograph graph | train | predict | bench | ablate | pretrain | demo`.
+"""Command line: `crystograph graph | train | predict | models | bench | ablate | pretrain | demo`.
 
 Every command takes `--config FILE.yaml` whose keys are the command's option names (with `-` or
 `_`; a run's own config.yaml works too); flags given on the command line override it. User errors
@@ -313,8 +313,11 @@ def train(
 @app.command()
 @user_errors
 def predict(
-    run_dir: Path = typer.Argument(..., help="A run directory written by `crystograph train`."),
-    structures: list[Path] = typer.Argument(..., help="Structure files, folders or tables."),
+    inputs: list[Path] = typer.Argument(..., metavar="[RUN_DIR] STRUCTURES...",
+                                        help="A run directory written by `crystograph train`, then structure files, "
+                                        "folders or tables (only structures with --model)."),
+    model_name: Optional[str] = typer.Option(None, "--model", help="A model shipped in the package instead of a "
+                                             "run directory (`crystograph models` lists them)."),
     out_csv: Path = typer.Option(..., "--out", help="Predictions CSV (id, mean, std per target, out_of_domain)."),
     batch_size: int = typer.Option(64, min=1),
     device: str = typer.Option("auto"),
@@ -327,12 +330,19 @@ def predict(
     strict: bool = typer.Option(False, help="Stop at the first bad input (exit 2; nothing written)."),
     config: Optional[Path] = ConfigOption,
 ):
-    """Predict with a trained run: ensemble mean and std per structure (std empty for a single model), and
-    `out_of_domain` naming what the training data lacked (elements, cell sizes). The CSV is written only if
-    there are predictions, atomically (an existing file is replaced whole, or kept)."""
+    """Predict with a trained run or a shipped model (--model): ensemble mean and std per structure (std empty
+    for a single model), and `out_of_domain` naming what the training data lacked (elements, cell sizes). The CSV
+    is written only if there are predictions, atomically (an existing file is replaced whole, or kept)."""
+    from crystograph import pretrained
     from crystograph.api import load_model
     from crystograph.train.export import write_atomic
 
+    if model_name is not None:
+        run_dir, structures = pretrained.model_dir(model_name), inputs  # an unknown name stops here
+    elif len(inputs) < 2:
+        raise typer.BadParameter("give a run directory and structure files, or --model NAME and structure files")
+    else:
+        run_dir, structures = inputs[0], inputs[1:]
     _check_output(out_csv, folder=False)
     model = load_model(run_dir, device=device, allow_partial=allow_partial)
     records, skipped, ignored = _read(structures, fmt, None, id_column, cif_column, strict, recursive, poscar_species)
@@ -344,7 +354,7 @@ def predict(
     _nothing_left(len(frame), skipped)
     write_atomic(out_csv, frame.to_csv(index=False).encode())
     out.print(f"wrote {len(frame)} predictions ({len(model)} model(s)) to {out_csv}")
-    if len(model) == 1:
+    if len(model) == 1 and model.card is None:
         out.print("one model: no uncertainty (the std columns are empty); train with --ensemble or --folds for one")
     outside = frame[frame["out_of_domain"] != ""]
     if len(outside):
@@ -352,6 +362,35 @@ def predict(
                       "(column out_of_domain):[/]")
         for ident, reason in list(zip(outside["id"], outside["out_of_domain"]))[:10]:
             console.print(f"  [yellow]-[/] {ident}: {reason}", highlight=False)
+
+
+# ----------------------------------------------------------------------------------------------- models
+@app.command()
+@user_errors
+def models(as_json: bool = typer.Option(False, "--json", help="The full cards as JSON.")):
+    """The property models shipped in the package, with their cards' test errors (`predict --model NAME`)."""
+    from crystograph import pretrained
+
+    cards = pretrained.cards()
+    if as_json:
+        typer.echo(json.dumps(cards, indent=2))
+        return
+    if not cards:
+        console.print("no models are shipped with this installation")
+        raise typer.Exit(code=1)
+    table = Table(title="shipped models", caption="test MAE on a held-out split never used in training or model "
+                  "selection; CGCNN trained on the same split with the same budget")
+    for col in ("name", "target", "unit", "test MAE", "mean predictor", "CGCNN", "structures", "members"):
+        table.add_column(col, overflow="fold")
+
+    def num(v):
+        return "—" if v is None else f"{v:.3g}"
+
+    for c in cards:
+        table.add_row(c["name"], c["target"], c["unit"], num(c["test_mae"]), num(c["dummy_test_mae"]),
+                      num(c["cgcnn_test_mae"]), str(c["n_structures"]), str(c.get("members", 1)))
+    out.print(table)
+    out.print("cards: `crystograph models --json`; use: `crystograph predict --model NAME FILES --out preds.csv`")
 
 
 # ----------------------------------------------------------------------------------------------- pretrain

@@ -25,7 +25,7 @@ import re
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,7 +163,8 @@ def _sample(df, task: Task):
 
 
 def load_local(task: Task, data_dir: Path | None, *, limit: int | None = None, strict: bool = False,
-               progress: bool = True) -> LoadedTask:
+               progress: bool = True, ids: Collection[str] | None = None) -> LoadedTask:
+    """Rows of a local CSV task (filters, sample, then `limit`); `ids`: only the rows with these ids are parsed."""
     import pandas as pd
 
     from crystograph.progress import track
@@ -183,6 +184,8 @@ def load_local(task: Task, data_dir: Path | None, *, limit: int | None = None, s
     df = _sample(df, task)
     if limit is not None:
         df = df.head(int(limit))
+    if ids is not None:
+        df = df[df[task.id_column].astype(str).isin(set(ids))]
     ids = df[task.id_column].astype(str).tolist()
     if len(set(ids)) != len(ids):
         raise InputError(str(path), f"duplicate ids in column {task.id_column!r}")
@@ -350,11 +353,14 @@ def load_unconvbench(task: Task, data_dir: Path | None, *, limit: int | None = N
 
 
 def load_task(task: Task, data_dir: str | Path | None = None, *, limit: int | None = None, strict: bool = False,
-              progress: bool = True, allow_download: bool = True) -> LoadedTask:
-    """Load any registered task (see the module docstring for where each kind of task comes from)."""
+              progress: bool = True, allow_download: bool = True, ids: Collection[str] | None = None) -> LoadedTask:
+    """Load any registered task (see the module docstring for where each kind of task comes from); `ids` (local
+    tasks only) keeps only the rows with those ids."""
     data_dir = Path(data_dir) if data_dir is not None else None
     if task.loader == "local_csv":
-        return load_local(task, data_dir, limit=limit, strict=strict, progress=progress)
+        return load_local(task, data_dir, limit=limit, strict=strict, progress=progress, ids=ids)
+    if ids is not None:
+        raise ValueError(f"task {task.name}: selecting rows by id is supported for local tasks only")
     if task.loader == "matbench_download":
         return load_matbench(task, data_dir, limit=limit, strict=strict, progress=progress,
                              allow_download=allow_download)
