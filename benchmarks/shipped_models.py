@@ -129,8 +129,11 @@ def cmd_train(args) -> None:
 
     from crystograph.bench.meta import git_commit, hardware, versions
 
+    import crystograph
+
     torch.set_num_threads(args.threads)
     started = time.monotonic()
+    commit = git_commit(Path(crystograph.__file__).parent)  # the code that trains (may be a snapshot worktree)
     task, loaded, graphs, skipped = load_graphs(args.name, args.data_dir, args.limit)
     ids = [str(g.sample_id) for g in graphs]
     y = np.array([float(g.y.reshape(-1)[0]) for g in graphs])
@@ -153,7 +156,8 @@ def cmd_train(args) -> None:
         "train_wall_s": time.monotonic() - t_train, "total_wall_s": time.monotonic() - started,
         "cpu_minutes": (cpu.ru_utime + cpu.ru_stime) / 60, "details": rec,
         "data_source": loaded.data_source, "command": "python " + " ".join(sys.argv),
-        "hardware": hardware("cpu", args.threads), "versions": versions(), "commit": git_commit(ROOT),
+        "hardware": hardware("cpu", args.threads), "versions": versions(), "commit": commit,
+        "library": str(Path(crystograph.__file__).parent),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{args.name}__{args.model}.json"
