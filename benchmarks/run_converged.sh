@@ -14,6 +14,7 @@
 #   bash benchmarks/run_converged.sh                          # PRESET: paper on a GPU, else small
 #   PRESET=small ENSEMBLE=1 PRECISION=bf16 bash benchmarks/run_converged.sh     # cheapest CPU run
 #   ATOM_EMB=runs/atoms/atom_embeddings.safetensors bash benchmarks/run_converged.sh
+#   ATOM_EMB=default FINETUNE=1 bash benchmarks/run_converged.sh    # the shipped table, fine-tuned
 #
 # CPU cost (2 cores, preset small, fp32; epoch times measured in the 2-minute budget runs with one thread while
 # another model ran): jdft2d ~4-6 s/epoch, phonons ~8-11 s/epoch, supercon ~20-40 s/epoch. A fit stops after
@@ -30,7 +31,8 @@ EPOCHS=${EPOCHS:-300}
 WD=${WD:-0.01}                # A.7 / Table A1: 1e-2 if overfitting (these sets have 636-1265 samples)
 PRECISION=${PRECISION:-fp32}
 PATIENCE=${PATIENCE:-}        # empty: TrainConfig's 50
-ATOM_EMB=${ATOM_EMB:-}        # e.g. from: crystograph pretrain <structures> --out runs/atoms
+ATOM_EMB=${ATOM_EMB:-}        # default (shipped table) or e.g. runs/atoms/atom_embeddings.safetensors
+FINETUNE=${FINETUNE:-}        # 1: train the table with the network (default: frozen)
 TASKS=${TASKS:-local_matbench_jdft2d local_matbench_phonons local_supercon}
 THREADS=${THREADS:-$(nproc)}
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
@@ -39,6 +41,7 @@ mkdir -p runs/bench/converged/logs
 extra=()
 [ -n "$PATIENCE" ] && extra+=(--patience "$PATIENCE")
 [ -n "$ATOM_EMB" ] && extra+=(--atom-embeddings "$ATOM_EMB")
+[ -n "$FINETUNE" ] && extra+=(--finetune-embeddings)
 for task in $TASKS; do
   echo "[$(date +%H:%M:%S)] $task: converged, preset $PRESET, ensemble $ENSEMBLE, wd $WD, $PRECISION, ≤ $EPOCHS epochs"
   .venv/bin/python benchmarks/run_bench.py "$task" --model crystograph --protocol converged --preset "$PRESET" \

@@ -162,8 +162,22 @@ NGwtOption = typer.Option(None, "--n-gwt", min=0, help="GwT layers (default: the
 HiddenDimOption = typer.Option(None, "--hidden-dim", min=1, help="Hidden width (default: the preset's).")
 NumHeadsOption = typer.Option(None, "--num-heads", min=1, help="Attention heads (default: the preset's).")
 HeadDimOption = typer.Option(None, "--head-dim", min=1, help="Feature width per head (default: the preset's).")
+ATOM_EMBEDDINGS_HELP = ("Pretrained atom embeddings: a .safetensors table from `crystograph pretrain`, or 'default' "
+                        "(the table shipped in the package; elements its corpus lacked use the 92-d features only).")
+FINETUNE_HELP = "Train the atom-embedding table with the network (default: frozen, as the paper's code)."
 PE_MODE_HELP = ("laplacian+rw (paper) | laplacian | rw (one part, the other zero) | periodic_rw (supercell-invariant) "
                 "| none")
+
+
+def check_atom_embeddings(value: Optional[str], finetune: bool) -> None:
+    """Before any work: the table exists and is readable ('default' is shipped), and --finetune-embeddings has one."""
+    from crystograph.embeddings import load_table
+    from crystograph.errors import InputError
+
+    if finetune and value is None:
+        raise InputError("--finetune-embeddings", "needs --atom-embeddings (a table to fine-tune)")
+    if value is not None:
+        load_table(value)
 
 
 def _sizes(**knobs: Optional[int]) -> dict[str, int]:
@@ -253,7 +267,9 @@ def train(
     pe_mode: str = typer.Option("laplacian+rw", help=PE_MODE_HELP),
     frame: str = typer.Option("canonical", help="Frame of the edge angles: canonical (the crystal's own; "
                               "same prediction in any orientation/cell) | lab (the file's frame, as in the paper)."),
-    atom_embeddings: Optional[Path] = typer.Option(None, help="Pretrained atom embeddings (.safetensors)."),
+    atom_embeddings: Optional[str] = typer.Option(None, help=ATOM_EMBEDDINGS_HELP),
+    finetune_embeddings: bool = typer.Option(False, "--finetune-embeddings/--freeze-embeddings",
+                                             help=FINETUNE_HELP),
     device: str = typer.Option("auto", help="auto | cpu | gpu | mps"),
     devices: int = typer.Option(1, help="Processes/GPUs (Lightning DDP when > 1)."),
     num_nodes: int = typer.Option(1, help="Machines in a multi-node DDP job (torchrun / SLURM)."),
@@ -282,12 +298,13 @@ def train(
                                    **_sizes(n_etgc=n_etgc, n_gwt=n_gwt, hidden_dim=hidden_dim, num_heads=num_heads,
                                             head_dim=head_dim),
                                    dropout=dropout, precision=precision,
-                                   atom_embedding_path=str(atom_embeddings) if atom_embeddings else None)
+                                   atom_embedding_path=atom_embeddings, atom_embedding_trainable=finetune_embeddings)
     train_cfg = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
                             max_minutes=max_minutes, max_steps=max_steps, patience=patience, folds=folds,
                             ensemble=ensemble, seed=seed, accelerator=device, devices=devices, num_nodes=num_nodes,
                             strategy=strategy, deterministic=deterministic)
     check_train_config(train_cfg)  # options and output location before any work
+    check_atom_embeddings(atom_embeddings, finetune_embeddings)
     _check_targets(target)
     _check_output(out_dir, folder=True)
     records, skipped, ignored = _read(data, fmt, target, id_column, cif_column, strict, recursive, poscar_species)

@@ -10,6 +10,8 @@ import typer
 from rich.table import Table
 
 from crystograph.cli import (
+    ATOM_EMBEDDINGS_HELP,
+    FINETUNE_HELP,
     PE_MODE_HELP,
     ConfigOption,
     HeadDimOption,
@@ -85,8 +87,9 @@ def bench(
     protocol: str = typer.Option("budget", help="budget (minutes per fold) | converged (until early stopping on "
                                                 "the inner validation split, no clock; results in OUT/converged/)."),
     ensemble: int = typer.Option(1, help="Models per fold with seeds seed, seed+1, … (prediction = their mean)."),
-    atom_embeddings: Optional[Path] = typer.Option(None, help="Pretrained atom embeddings (.safetensors, from "
-                                                              "`crystograph pretrain`; --model crystograph)."),
+    atom_embeddings: Optional[str] = typer.Option(None, help=ATOM_EMBEDDINGS_HELP + " --model crystograph."),
+    finetune_embeddings: bool = typer.Option(False, "--finetune-embeddings/--freeze-embeddings",
+                                             help=FINETUNE_HELP + " Recorded in the run's settings."),
     weight_decay: Optional[float] = typer.Option(None, help="Weight decay (paper A.7: 1e-2 when overfitting; "
                                                             "default: the model's recipe, 0)."),
     precision: str = typer.Option("fp32", help="fp32 | bf16 (--model crystograph)."),
@@ -125,7 +128,8 @@ def bench(
                         data_dir=data_dir, out_dir=out_dir, strict=strict, layout=layout, run_dir=run_dir, seed=seed,
                         limit=limit, epochs=epochs, accelerator=device, allow_download=download, progress=progress,
                         protocol=protocol, ensemble=ensemble, atom_embeddings=atom_embeddings,
-                        weight_decay=weight_decay, precision=precision, patience=patience)
+                        weight_decay=weight_decay, precision=precision, patience=patience,
+                        finetune_embeddings=finetune_embeddings)
     table = Table(title=f"benchmark: {model} ({protocol})")
     for col in ("task", "metric", "mean", "std", "folds"):
         table.add_column(col)

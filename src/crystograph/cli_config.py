@@ -13,7 +13,8 @@ import dataclasses
 from typing import Any
 
 # Keys of a run's config.yaml named differently from the option that sets them.
-_RENAMED = {"accelerator": "device", "targets": "target", "atom_embedding_path": "atom_embeddings"}
+_RENAMED = {"accelerator": "device", "targets": "target", "atom_embedding_path": "atom_embeddings",
+            "atom_embedding_trainable": "finetune_embeddings"}
 _SIZES = ("hidden_dim", "num_heads", "head_dim", "n_etgc", "n_gwt", "n_ffnn", "ffn_mult")
 _SIZE_OPTIONS = ("hidden_dim", "num_heads", "head_dim", "n_etgc", "n_gwt")  # sizes with their own option
 _DERIVED = {"n_targets"}  # follows from the number of targets

@@ -99,7 +99,10 @@ class ModelConfig:
     layout: Layout = "stacked"
     task: Task = "regression"
     n_targets: int = 1
-    atom_embedding_path: str | None = None  # pretrained atom embeddings (.safetensors)
+    # Pretrained atom embeddings (paper A.1): a .safetensors table (`crystograph pretrain`) or "default" (the
+    # table shipped in the package, crystograph/embeddings). Frozen (paper) or fine-tuned with the network.
+    atom_embedding_path: str | None = None
+    atom_embedding_trainable: bool = False
     # "bf16": the eTGC/GwT stages run under bfloat16 autocast (matrix products in bf16, norms, softmax
     # and the output head in fp32); "fp32": everything in float32.
     precision: Precision = "fp32"

@@ -19,7 +19,8 @@ Protocols (recorded as ``"protocol"`` in every results JSON):
                 ``<out_dir>/converged/<task>__<model>.json``, per-fold files under ``<run_dir>/converged/``.
 Both take the paper's recipe options: ``ensemble`` members per fold (prediction = their mean; member m
 trains with seed ``seed + m`` in ``fold_<k>/train`` (m = 0) or ``fold_<k>/train_member_<m>``; a finished
-member is never retrained), pretrained ``atom_embeddings``, ``weight_decay`` (A.7), ``precision``.
+member is never retrained), pretrained ``atom_embeddings`` (a file or ``"default"``, the table shipped in the
+package; frozen, or fine-tuned with ``finetune_embeddings``), ``weight_decay`` (A.7), ``precision``.
 Scores: MAE in the target's unit, or ROC-AUC; ``mean``/``std`` over the folds run (population std, as MatBench).
 """
 
@@ -111,7 +112,7 @@ def _setup_model(task: Task, s: "BenchSettings"):
 
         emb = str(s.atom_embeddings) if s.atom_embeddings is not None else None
         mcfg = ModelConfig.preset(s.preset, layout=s.layout, task=task.task_type, n_targets=1, precision=s.precision,
-                                  atom_embedding_path=emb)
+                                  atom_embedding_path=emb, atom_embedding_trainable=s.finetune_embeddings)
         tcfg = TrainConfig.preset(s.preset, max_minutes=s.max_minutes, seed=s.seed, accelerator=s.accelerator,
                                   **overrides)
         if s.epochs:
@@ -225,7 +226,8 @@ class BenchSettings:
     plot: bool
     protocol: str = "budget"
     ensemble: int = 1
-    atom_embeddings: Path | None = None
+    atom_embeddings: Path | None = None  # resolved: "default" is the shipped file's path
+    finetune_embeddings: bool = False
     weight_decay: float | None = None
     precision: str = "fp32"
     patience: int | None = None
@@ -259,6 +261,8 @@ class BenchSettings:
             out["ensemble"] = self.ensemble
         if self.atom_embeddings is not None:
             out["atom_embeddings"] = {"file": self.atom_embeddings.name, "sha256": _sha256(self.atom_embeddings)}
+        if self.finetune_embeddings:
+            out["atom_embeddings_trainable"] = True
         if self.weight_decay is not None:
             out["weight_decay"] = self.weight_decay
         if self.precision != "fp32":
@@ -315,6 +319,7 @@ def run_bench(
     weight_decay: float | None = None,
     precision: str = "fp32",
     patience: int | None = None,
+    finetune_embeddings: bool = False,
 ) -> list[dict[str, Any]]:
     """Benchmark `model` on `tasks` (names or groups, see `registry.GROUPS`); returns the results dicts.
 
@@ -323,15 +328,16 @@ def run_bench(
     out_dir: where ``<task>__<model>.json`` goes (``<out_dir>/converged/`` for the converged protocol); run_dir:
     per-fold files (default ``<out_dir>/runs``). limit: use only the first `limit` rows (smoke tests). epochs: cap
     on epochs (default: the preset's, Table A1's 300). ensemble: members per fold (mean prediction); atom_embeddings:
-    a pretrained table (``crystograph pretrain``); weight_decay: AdamW/SGD weight decay (default: the model's
-    recipe); precision: fp32 | bf16; patience: early-stopping patience in epochs (default TrainConfig's)."""
+    a pretrained table (``crystograph pretrain``, or ``"default"``: the shipped one); finetune_embeddings: train the
+    table with the network (default: frozen, as the paper's code); weight_decay: AdamW/SGD weight decay (default:
+    the model's recipe); precision: fp32 | bf16; patience: early-stopping patience in epochs (default TrainConfig's)."""
     from rich.console import Console
 
     if model not in MODELS:
         raise InputError("--model", f"unknown model {model!r}; choose one of {', '.join(MODELS)} (ALIGNN runs "
                                     "externally: benchmarks/alignn_train.py on the exported folds CSV)")
     max_minutes = _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, weight_decay, precision,
-                                  patience, epochs)
+                                  patience, epochs, finetune_embeddings)
     out_dir = Path(out_dir)
     settings = BenchSettings(
         model=model, preset=preset, layout=layout, fold_ids=_fold_list(folds), max_minutes=max_minutes,
@@ -340,14 +346,21 @@ def run_bench(
         graph_cache=Path(graph_cache_dir) if graph_cache_dir is not None else cache_dir() / "graphs",
         strict=strict, seed=seed, limit=limit, epochs=epochs, accelerator=accelerator, allow_download=allow_download,
         command=command if command is not None else " ".join(sys.argv), progress=progress, plot=plot,
-        protocol=protocol, ensemble=int(ensemble), atom_embeddings=Path(atom_embeddings) if atom_embeddings else None,
-        weight_decay=weight_decay, precision=precision, patience=patience)
+        protocol=protocol, ensemble=int(ensemble), atom_embeddings=_resolve_embeddings(atom_embeddings),
+        finetune_embeddings=bool(finetune_embeddings), weight_decay=weight_decay, precision=precision,
+        patience=patience)
     console = Console(stderr=True, quiet=not progress)
     return [_run_task(task, settings, console) for task in resolve_tasks(tasks)]
 
 
+def _resolve_embeddings(value: str | Path | None) -> Path | None:
+    from crystograph.embeddings import resolve
+
+    return None if value is None else resolve(value)
+
+
 def _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, weight_decay, precision, patience,
-                    epochs) -> float | None:
+                    epochs, finetune_embeddings=False) -> float | None:
     """Validate the protocol/recipe options before any data is read; returns the per-fit budget in minutes."""
     if protocol not in PROTOCOLS:
         raise InputError("--protocol", f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
@@ -367,9 +380,12 @@ def _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, wei
     if epochs is not None and epochs < 1:
         raise InputError("--epochs", f"must be at least 1 (got {epochs})")
     if model != "crystograph":
-        for flag, given in (("--atom-embeddings", atom_embeddings is not None), ("--precision", precision != "fp32")):
+        for flag, given in (("--atom-embeddings", atom_embeddings is not None), ("--precision", precision != "fp32"),
+                            ("--finetune-embeddings", finetune_embeddings)):
             if given:
                 raise InputError(flag, f"applies to --model crystograph only (got --model {model})")
+    if finetune_embeddings and atom_embeddings is None:
+        raise InputError("--finetune-embeddings", "needs --atom-embeddings (a table to fine-tune)")
     if atom_embeddings is not None:
         from crystograph.nn import load_atom_embedding
 
@@ -599,6 +615,7 @@ def _result(prep: PreparedTask, s: BenchSettings, fold_records: list[dict], task
         "epoch_cap": tcfg.epochs if tcfg else None,
         "patience": tcfg.patience if tcfg else None,
         "atom_embeddings": str(s.atom_embeddings) if s.atom_embeddings is not None else None,
+        "atom_embeddings_trainable": s.finetune_embeddings if s.atom_embeddings is not None else None,
         "precision": s.precision if s.model == "crystograph" else None,
         "commit": vers.get("git_commit"),
         "command": s.command,

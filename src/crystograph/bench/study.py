@@ -43,7 +43,7 @@ from crystograph.errors import InputError
 
 STUDY_KEYS = {"study", "description", "paper", "tasks", "preset", "model", "budget", "reference", "variants", "seed"}
 BUDGET_KEYS = {"folds", "max_minutes", "epochs", "max_steps"}
-_NOT_VARIED = {"graph", "task", "n_targets", "atom_embedding_path"}
+_NOT_VARIED = {"graph", "task", "n_targets", "atom_embedding_path", "atom_embedding_trainable"}
 
 
 def _key(key: Any) -> str:

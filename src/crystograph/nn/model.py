@@ -6,7 +6,9 @@
 
 Inputs are the graph fields of ``docs/DESIGN.md`` (``x, z, edge_index, edge_attr, lg_edge_index,
 lg_attr, pe, batch``). Embeddings: ``x ‖ E_pre[z]`` (the optional pretrained per-element table of
-paper A.1, frozen) ``-> Linear -> h``; ``edge_attr -> Linear -> h``; ``lg_attr -> Linear -> h``.
+paper A.1: a frozen buffer, or a parameter with ``atom_embedding_trainable``; rows of elements the pretraining
+corpus lacked are zero, see `crystograph.embeddings`) ``-> Linear -> h``; ``edge_attr -> Linear -> h``;
+``lg_attr -> Linear -> h``.
 
 Layouts (``ModelConfig.layout``):
 
@@ -25,11 +27,12 @@ from pathlib import Path
 from typing import Any, get_args
 
 import copy
+import warnings
+
 import torch
 from torch import Tensor, nn
 
 from crystograph.config import N_ATOM_FEATURES, Layout, ModelConfig
-from crystograph.errors import InputError
 from crystograph.nn.etgc import ETGCBlock
 from crystograph.nn.gwt import GwT
 from crystograph.nn.heads import MeanPoolHead
@@ -38,25 +41,11 @@ _LAYOUTS: tuple[str, ...] = get_args(Layout)
 
 
 def load_atom_embedding(path: str | Path) -> Tensor:
-    """The ``"atom_embedding"`` tensor ``[n_elements, d]`` (row = atomic number) of a safetensors file."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    """The ``"atom_embedding"`` tensor ``[n_elements, d]`` (row = atomic number) of a safetensors file
+    (``"default"``: the table shipped in the package)."""
+    from crystograph.embeddings import load_table
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(str(path), "atom embedding file not found")
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise InputError(str(path), f"not a readable safetensors file ({exc})") from exc
-    if "atom_embedding" not in tensors:
-        raise InputError(str(path), f"no 'atom_embedding' tensor (found: {', '.join(sorted(tensors)) or 'none'})")
-    table = tensors["atom_embedding"]
-    if table.dim() != 2 or not table.is_floating_point():
-        raise InputError(
-            str(path), f"'atom_embedding' must be a 2-D float tensor, got {tuple(table.shape)} {table.dtype}"
-        )
-    return table.float()
+    return load_table(path).table
 
 
 class CrysToGraph(nn.Module):
@@ -77,10 +66,19 @@ class CrysToGraph(nn.Module):
         self.uses_gwt = n_gwt > 0
 
         # Embeddings.
-        self.register_buffer("atom_embedding", None)  # [n_elements, d], frozen; row = atomic number
+        # [n_elements, d], row = atomic number: a frozen buffer, or a parameter when fine-tuned
+        if config.atom_embedding_trainable:
+            self.register_parameter("atom_embedding", None)
+        else:
+            self.register_buffer("atom_embedding", None)
+        self.register_buffer("atom_covered", None)  # bool [n_elements]: rows learned in pretraining (None = all)
+        self._warned_uncovered: set[int] = set()  # elements already named in a warning by this model
         self.atom_embed = nn.Linear(N_ATOM_FEATURES, h)
         if config.atom_embedding_path is not None:
-            self._set_atom_embedding(load_atom_embedding(config.atom_embedding_path))
+            from crystograph.embeddings import load_table
+
+            loaded = load_table(config.atom_embedding_path)
+            self._set_atom_embedding(loaded.table, loaded.covered)
         self.edge_embed = nn.Linear(g.edge_dim, h)
         self.line_embed = nn.Linear(g.line_dim, h) if self.uses_line_graph else None
 
@@ -106,20 +104,29 @@ class CrysToGraph(nn.Module):
         self.head = MeanPoolHead(h, config.n_ffnn, config.n_targets, config.dropout)
 
     # ------------------------------------------------------------------ pretrained atom table
-    def _set_atom_embedding(self, table: Tensor) -> None:
-        """Install a ``[n_elements, d]`` table and resize the atom input layer to ``92 + d``."""
+    def _set_atom_embedding(self, table: Tensor, covered: Tensor | None = None) -> None:
+        """Install a ``[n_elements, d]`` table (and its coverage mask) and resize the atom input layer to ``92 + d``."""
         ref = self.atom_embed.weight
-        self.atom_embedding = table.to(device=ref.device, dtype=ref.dtype)
+        table = table.to(device=ref.device, dtype=ref.dtype)
+        if self.config.atom_embedding_trainable:
+            self.atom_embedding = nn.Parameter(table.clone())
+        else:
+            self.atom_embedding = table
+        self.atom_covered = None if covered is None else covered.to(device=ref.device, dtype=torch.bool)
         self.atom_embed = nn.Linear(N_ATOM_FEATURES + table.size(1), self.config.hidden_dim).to(ref.device, ref.dtype)
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ):
-        # The table travels in the weights: a model built without atom_embedding_path (e.g. by
-        # train.export.load_model_dir) takes its shape from the state dict before loading it.
+        # The table (and its coverage mask) travels in the weights: a model built without atom_embedding_path
+        # (e.g. by train.export.load_model_dir) takes their shapes from the state dict before loading them.
+        # Frozen and fine-tuned tables have the same key, so either kind of saved model loads into either.
         table = state_dict.get(prefix + "atom_embedding")
-        if table is not None and (self.atom_embedding is None or self.atom_embedding.shape != table.shape):
-            self._set_atom_embedding(torch.zeros(table.shape))
+        covered = state_dict.get(prefix + "atom_covered")
+        if table is not None and (self.atom_embedding is None or self.atom_embedding.shape != table.shape
+                                  or (covered is not None) != (self.atom_covered is not None)):
+            mask = None if covered is None else torch.ones(covered.shape, dtype=torch.bool)
+            self._set_atom_embedding(torch.zeros(table.shape), mask)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
@@ -165,7 +172,25 @@ class CrysToGraph(nn.Module):
         if z.numel() and int(z.max()) >= self.atom_embedding.size(0):
             rows = self.atom_embedding.size(0)
             raise ValueError(f"atomic number {int(z.max())} outside the atom embedding table ({rows} rows)")
-        return torch.cat([x, self.atom_embedding[z]], dim=-1)  # [N, 92 + d]
+        learned = self.atom_embedding[z]  # [N, d]
+        if self.atom_covered is not None:
+            covered = self.atom_covered[z]  # [N]
+            learned = learned * covered.unsqueeze(-1).to(learned.dtype)  # uncovered elements: 92-d features only
+            if not bool(covered.all()):
+                self._warn_uncovered(z[~covered])
+        return torch.cat([x, learned], dim=-1)  # [N, 92 + d]
+
+    def _warn_uncovered(self, z: Tensor) -> None:
+        """Warn once per model and element that an element has no learned embedding."""
+        new = sorted(set(z.tolist()) - self._warned_uncovered)
+        if not new:
+            return
+        from pymatgen.core.periodic_table import Element
+
+        self._warned_uncovered.update(new)
+        names = ", ".join(f"{Element.from_Z(int(n)).symbol} (Z={n})" for n in new)
+        warnings.warn(f"atom embeddings: {names} did not occur in the pretraining corpus; their learned embedding "
+                      "part is zero, so only the 92-d atom features describe them", UserWarning, stacklevel=3)
 
     # ------------------------------------------------------------------ stages
     def _run_etgc(self, x: Tensor, e: Tensor, t: Tensor | None, batch: Any) -> tuple[Tensor, Tensor]:
@@ -226,5 +251,5 @@ class CrysToGraph(nn.Module):
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
 
     def num_parameters(self, trainable_only: bool = True) -> int:
-        """Number of parameters (the frozen pretrained atom table is a buffer and never counted)."""
+        """Number of parameters (a frozen pretrained atom table is a buffer and never counted; a fine-tuned one is)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
