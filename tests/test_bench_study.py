@@ -164,7 +164,7 @@ def test_dry_run_lists_cells_without_training(tiny_data, monkeypatch):
                                    "--variants", "parallel_gwt3"])
     assert res.exit_code == 0, res.output
     assert "parallel_gwt3" in res.output and "stacked_gwt1 (reference)" in res.output and "gwt_first" not in res.output
-    assert "≤ 20 min" in res.output and not fits  # 2 cells x 2 folds x 5 min
+    assert "500 steps per fold" in res.output and "4 fits × 500 steps" in res.output and not fits  # 2 cells x 2 folds
 
 
 # ------------------------------------------------------------------------------------------ knobs

@@ -183,14 +183,19 @@ def ablate(
     study = dataclasses.replace(study, **{k: v for k, v in budget.items() if v is not None})
     chosen = select(study, **names)
     table = Table(title=f"study {study.name}: {len(chosen.tasks)} tasks × {len(chosen.variants)} variants × "
-                        f"folds {chosen.folds}, ≤ {study.max_minutes:g} min per fold")
+                        f"folds {chosen.folds}, {study.budget_text()}")
     for col in ("task", "variant", "model (cell)"):
         table.add_column(col, overflow="fold")
     for task, v in chosen.cells():
         table.add_row(task, v.name + (" (reference)" if v.name == study.reference else ""), v.label)
     out.print(table)
-    out.print(f"training budget: ≤ {chosen.estimate_cpu_minutes():g} min (finished folds are skipped; data and "
-              "graph building not counted)")
+    if chosen.max_steps is not None:
+        n_fits = len({(t, v.label) for t, v in chosen.cells()}) * len(chosen.folds)
+        out.print(f"training budget: {n_fits} fits × {chosen.max_steps} steps (time depends on the machine; finished "
+                  "folds are skipped)")
+    else:
+        out.print(f"training budget: ≤ {chosen.estimate_cpu_minutes():g} min (finished folds are skipped; data and "
+                  "graph building not counted)")
     if dry_run:
         return
     doc = run_study(study, out_dir, **names, run_dir=run_dir, data_dir=data_dir, limit=limit, accelerator=device,

@@ -127,6 +127,12 @@ class Study:
         """(task, variant) pairs, task-major; variants with the same configuration share one cell."""
         return [(t, v) for t in self.tasks for v in self.variants]
 
+    def budget_text(self) -> str:
+        """The per-fold budget in words: a step budget when set (the time cap is then a safety net)."""
+        if self.max_steps is not None:
+            return f"{self.max_steps} steps per fold"
+        return f"≤ {self.max_minutes:g} min per fold"
+
     def estimate_cpu_minutes(self) -> float:
         """Training budget of every distinct cell and fold (graph building and data loading not counted)."""
         distinct = {(t, v.label) for t, v in self.cells()}
@@ -413,7 +419,9 @@ def plot_study(doc: dict[str, Any], out_png: Path) -> Path | None:
     ax.set_ylabel(f"test-fold MAE / MAE of {doc['reference']} (± fold std)")
     budget = doc["budget"]
     ax.set_title(f"{doc['study']} ({doc['paper'] or 'ablation'}): preset {doc['preset']}, "
-                 f"{len(budget['folds'])} folds, ≤ {budget['max_minutes_per_fold']:g} min/fold"
+                 f"{len(budget['folds'])} folds, "
+                 + (f"{budget['max_steps']} steps/fold" if budget.get("max_steps") else
+                    f"≤ {budget['max_minutes_per_fold']:g} min/fold")
                  + (f"\nSMOKE TEST: first {doc['limit']} rows only" if doc.get("limit") else "")
                  + ("" if doc["complete"] else f"\nincomplete: {len(doc['missing'])} cells lack folds"), fontsize=9)
     lo = min(r["relative"]["mean"] - (r["relative"]["std"] or 0) for r in rows)
