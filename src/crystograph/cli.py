@@ -281,6 +281,8 @@ def train(
     recursive: bool = typer.Option(False, help=RECURSIVE_HELP),
     poscar_species: Optional[str] = typer.Option(None, help=SPECIES_HELP),
     strict: bool = typer.Option(False, help="Stop at the first bad input (exit 2)."),
+    stream_graphs: bool = typer.Option(False, help="Keep the graphs on disk (a graph store in the cache) and read "
+                                       "each batch from there: memory no longer grows with the dataset."),
     progress: bool = typer.Option(True, help="Progress bars."),
     config: Optional[Path] = ConfigOption,
 ):
@@ -309,7 +311,9 @@ def train(
     _check_output(out_dir, folder=True)
     records, skipped, ignored = _read(data, fmt, target, id_column, cif_column, strict, recursive, poscar_species)
     graphs, graph_skipped = build_graphs(records, graph_cfg, targets=target, cache_dir=default_cache_dir() / "graphs",
-                                         progress=progress, strict=strict)
+                                         progress=progress, strict=strict,
+                                         store_dir=default_cache_dir() / "stores" if stream_graphs else None)
+    del records  # with --stream-graphs the parsed structures are the last per-structure objects in memory
     skipped += graph_skipped
     report_skipped(skipped, len(graphs) + len(skipped), "structures", ignored)
     _strict_exit(skipped, strict)

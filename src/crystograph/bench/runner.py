@@ -43,6 +43,7 @@ from crystograph.bench.baselines import CGCNN, CGCNN_RECIPE, cgcnn_train_config,
 from crystograph.bench.loaders import cache_dir, find_data_dir, load_task
 from crystograph.bench.meta import hardware, versions, write_json
 from crystograph.bench.registry import N_FOLDS, Task, resolve_tasks
+from crystograph.data.store import take
 from crystograph.errors import InputError
 
 MODELS = ("crystograph", "cgcnn", "dummy")
@@ -524,8 +525,8 @@ def _fit_member(k: int, m: int, fold_dir: Path, tr: list[int], te: list[int], te
     _claim_train_dir(member_dir, stamp, prep.notes, k)
     tcfg = dataclasses.replace(prep.train_config, seed=seed)
     t0 = time.monotonic()
-    pred = train_mod.fit_predict(_seeded(prep.factory, seed), [prep.graphs[i] for i in tr],
-                                 [prep.graphs[i] for i in te], tcfg, member_dir, prep.task.task_type,
+    pred = train_mod.fit_predict(_seeded(prep.factory, seed), take(prep.graphs, tr), take(prep.graphs, te), tcfg,
+                                 member_dir, prep.task.task_type,
                                  progress=s.progress)
     pred = np.asarray(pred, dtype=float).reshape(len(te), -1)[:, 0]
     rec = {"member": m, "seed": seed, "epochs": _read_epochs(member_dir), "wall_s": time.monotonic() - t0}

@@ -116,13 +116,24 @@ def build_graphs(
     progress: bool = True,
     strict: bool = False,
     description: str = "building graphs",
+    store_dir: Path | str | None = None,
 ) -> tuple[list["CrystalGraph"], list[Skipped]]:
-    """Build (or load from cache) one graph per record; failures are returned as `Skipped`."""
+    """Build (or load from cache) one graph per record; failures are returned as `Skipped`. With `store_dir`,
+    the graphs go to a `GraphStore` under ``store_dir/<store_key>`` (read back one graph at a time, so memory does
+    not grow with the dataset) and that store is returned; a finished store of the same records is reused."""
+    from crystograph.data.store import GraphStore, GraphStoreWriter
     from crystograph.graphs import build_graph
     from crystograph.progress import track
 
     graph_config = graph_config or GraphConfig()
     cache = GraphCache(Path(cache_dir)) if cache_dir is not None else None
+    writer = None
+    if store_dir is not None:
+        root = Path(store_dir) / store_key(records, graph_config, targets)
+        if (root / "meta.json").exists() and (root / "skipped.json").exists():
+            done = json.loads((root / "skipped.json").read_text())
+            return GraphStore(root), [Skipped(s, r) for s, r in done]
+        writer = GraphStoreWriter(root)
     graphs: list[CrystalGraph] = []
     skipped: list[Skipped] = []
     for record in track(records, description=description, enabled=progress):
@@ -147,7 +158,14 @@ def build_graphs(
         if y is not None:
             graph.y = y
         graph.sample_id = record.id
-        graphs.append(graph)
+        if writer is not None:
+            writer.append(graph)
+        else:
+            graphs.append(graph)
+    if writer is not None:
+        store = writer.close()
+        (store.root / "skipped.json").write_text(json.dumps([[s.source, s.reason] for s in skipped]))
+        return store, skipped
     return graphs, skipped
 
 
@@ -171,5 +189,21 @@ class TargetScaler:
 
 
 def stack_targets(graphs: Sequence["CrystalGraph"]) -> np.ndarray:
-    """Targets of a graph list as an array [N, T]."""
+    """Targets of a graph list (or a graph store, without reading its graphs) as an array [N, T]."""
+    if hasattr(graphs, "targets"):
+        return np.asarray(graphs.targets(), dtype=np.float32)
     return torch.cat([g.y for g in graphs], dim=0).numpy()
+
+
+def store_key(records: Sequence["StructureRecord"], graph_config: GraphConfig, targets: Sequence[str] | None) -> str:
+    """Hash of every record's id, structure key and targets: the name of their graph store."""
+    h = hashlib.sha1()
+    for record in records:
+        h.update(str(record.id).encode())
+        try:
+            h.update(structure_key(record.structure, graph_config).encode())
+        except Exception:  # e.g. a disordered structure: build_graphs reports it; its text still names it
+            h.update(str(record.structure).encode())
+        for name in targets or ():
+            h.update(repr(record.targets.get(name)).encode())
+    return h.hexdigest()

@@ -22,6 +22,7 @@ from torch_geometric.loader import DataLoader
 
 from crystograph.config import TrainConfig
 from crystograph.data import TargetScaler, stack_targets, train_val_split
+from crystograph.data.store import take
 from crystograph.device import lightning_accelerator, resolve_device
 from crystograph.train.checkpoints import checkpoint_callbacks, merge_metrics, read_metrics, resumable_checkpoint
 from crystograph.train.quiet import quiet_lightning
@@ -95,13 +96,14 @@ def graph_loader(graphs, batch_size: int, shuffle: bool, seed: int = 0, rank: in
                  num_workers: int = 0) -> DataLoader:
     """Batches of graphs; shuffled with `EpochShuffleSampler` when training (resumable, DDP-sharded).
     `num_workers` > 0 collates batches in that many worker processes."""
+    dataset = graphs if isinstance(graphs, Sequence) else list(graphs)  # a graph store is read on access
     if not shuffle:
-        return DataLoader(list(graphs), batch_size=batch_size, shuffle=False, num_workers=num_workers)
+        return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     # BatchNorm cannot train on a batch of one graph with one node; drop a lone last sample.
     drop_last = len(graphs) > batch_size and len(graphs) % batch_size == 1
     sampler = EpochShuffleSampler(len(graphs), seed, batch_size, rank, world_size)
     per_process = max(1, batch_size // world_size)
-    return DataLoader(list(graphs), batch_size=per_process, sampler=sampler, drop_last=drop_last and world_size == 1,
+    return DataLoader(dataset, batch_size=per_process, sampler=sampler, drop_last=drop_last and world_size == 1,
                       num_workers=num_workers)
 
 
@@ -264,6 +266,6 @@ def fit_predict(
 ) -> np.ndarray:
     """Hold out `val_fraction` of the training graphs for early stopping, fit, predict the test graphs."""
     tr, va = train_val_split(len(train_graphs), train_config.val_fraction, seed=train_config.seed)
-    result = fit(model_factory(), [train_graphs[i] for i in tr], [train_graphs[i] for i in va], train_config,
+    result = fit(model_factory(), take(train_graphs, tr), take(train_graphs, va), train_config,
                  out_dir, task=task, progress=progress)
     return predict(result.module, test_graphs, batch_size=max(64, train_config.batch_size))

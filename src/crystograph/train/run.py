@@ -30,6 +30,7 @@ import yaml
 from crystograph.config import ModelConfig, TrainConfig, to_dict
 from crystograph.errors import CrystographError
 from crystograph.data import kfold_indices, stack_targets, train_val_split
+from crystograph.data.store import sample_ids, take
 from crystograph.train.checks import (
     check_same_data,
     check_sizes,
@@ -111,7 +112,7 @@ def _fit_member(graphs, train_idx, member_dir: Path, model_config: ModelConfig, 
         return model, None
     tr, va = train_val_split(len(train_idx), train_config.val_fraction, seed=seed)
     torch.manual_seed(seed)  # the initial weights depend on the member's seed only
-    result = fit(CrysToGraph(model_config), [graphs[train_idx[i]] for i in tr], [graphs[train_idx[i]] for i in va],
+    result = fit(CrysToGraph(model_config), take(graphs, train_idx[tr]), take(graphs, train_idx[va]),
                  train_config, member_dir, task=model_config.task, seed=seed, progress=progress)
     module = result.module
     _check_finite(module, result, member_dir)
@@ -120,7 +121,7 @@ def _fit_member(graphs, train_idx, member_dir: Path, model_config: ModelConfig, 
     save_model(member_dir, module.model, model_config, task=model_config.task, targets=options.targets,
                y_mean=module.y_mean.tolist(), y_std=module.y_std.tolist(),
                extra={"best_val_mae": result.val_mae, "epochs": result.epochs, "steps": int(module.global_step),
-                      "seed": seed, "domain": training_domain([graphs[i] for i in train_idx])})
+                      "seed": seed, "domain": training_domain(take(graphs, train_idx))})
     return module, result
 
 
@@ -150,6 +151,8 @@ def _logged_non_finite(metrics_csv: Path) -> bool:
 
 def training_domain(graphs: Sequence) -> dict:
     """Elements (atomic numbers) and cell sizes (atoms per cell) a member was trained on."""
+    if hasattr(graphs, "domain"):  # a graph store: from its arrays, without building the graphs
+        return graphs.domain()
     elements = sorted({int(z) for g in graphs for z in g.z.tolist()})
     sizes = [int(g.num_nodes) for g in graphs]
     return {"elements": elements, "n_atoms": [min(sizes), max(sizes)] if sizes else [0, 0]}
@@ -174,7 +177,7 @@ def train_run(graphs: Sequence, out_dir: Path | str, model_config: ModelConfig, 
     check_train_config(train_config)
     check_sizes(len(graphs), train_config)
     y = stack_targets(graphs)  # [N, T]
-    ids = [str(getattr(g, "sample_id", i)) for i, g in enumerate(graphs)]
+    ids = sample_ids(graphs)
     check_targets(y, ids, options.targets, model_config.task)
     if rank_zero:
         check_same_data(out_dir, data_fingerprint(graphs, ids, y))
@@ -188,7 +191,7 @@ def train_run(graphs: Sequence, out_dir: Path | str, model_config: ModelConfig, 
             member_dir = fold_dir / f"member_{member}"
             seed = train_config.seed + 1000 * fold + member
             model, _ = _fit_member(graphs, train_idx, member_dir, model_config, train_config, options, seed, progress)
-            raw = predict(model, [graphs[i] for i in test_idx], batch_size=max(64, train_config.batch_size))
+            raw = predict(model, take(graphs, test_idx), batch_size=max(64, train_config.batch_size))
             member_preds.append(_to_units(model, raw, member_dir))
         preds = np.stack(member_preds)  # [M, n_test, T]
         mean, std = preds.mean(axis=0), preds.std(axis=0)
