@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -24,19 +25,58 @@ def checkpoint_callbacks(ckpt_dir: Path, monitor: str):
     return best, latest
 
 
-def resumable_checkpoint(last: Path, resume: bool) -> Path | None:
-    """`last` if a resume should start from it; an unreadable one (a job killed while writing it) is
-    removed with a warning and the fit starts afresh."""
-    if not (resume and last.exists()):
-        return None
+# A mid-epoch checkpoint at most this often (env CRYSTOGRAPH_CHECKPOINT_MINUTES): a kill loses minutes, not an epoch.
+INTERVAL_MINUTES = float(os.environ.get("CRYSTOGRAPH_CHECKPOINT_MINUTES", "10"))
+INTERVAL_NAME = "interval"
+
+
+def interval_checkpoint(ckpt_dir: Path, minutes: float = INTERVAL_MINUTES):
+    """`interval.ckpt`, rewritten every `minutes` of training inside an epoch (long epochs on large datasets)."""
+    from datetime import timedelta
+
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    return ModelCheckpoint(dirpath=ckpt_dir, filename=INTERVAL_NAME, monitor=None, save_top_k=1,
+                           train_time_interval=timedelta(minutes=minutes), enable_version_counter=False)
+
+
+def _readable(path: Path, remove: bool) -> dict | None:
+    """The checkpoint at `path`, or None; an unreadable one (a job killed while writing it) is removed."""
     try:
-        torch.load(last, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
-        warnings.warn(f"{last}: unreadable (the job was probably killed while writing it); starting afresh",
-                      stacklevel=2)
-        last.unlink()
+        if remove:
+            warnings.warn(f"{path}: unreadable (the job was probably killed while writing it); not resuming from "
+                          "it", stacklevel=3)
+            path.unlink(missing_ok=True)
         return None
-    return last
+
+
+def resumable_checkpoint(last: Path, resume: bool, *, remove_unreadable: bool = True) -> Path | None:
+    """The newest readable checkpoint to resume from: `last` (end of an epoch) or, beside it, `interval.ckpt`
+    (mid-epoch) when that one is further along; None to start afresh. Unreadable ones are removed (by one
+    process only: `remove_unreadable`)."""
+    if not resume:
+        return None
+    candidates = []
+    for path in (last, last.with_name(f"{INTERVAL_NAME}.ckpt")):
+        state = _readable(path, remove_unreadable) if path.exists() else None
+        if state is not None:
+            candidates.append((int(state.get("global_step", 0)), path == last, path))
+    return max(candidates)[2] if candidates else None  # ties: the end-of-epoch checkpoint
+
+
+def batches_done_in_epoch(path: Path | None) -> tuple[int, int]:
+    """(epoch, batches of it already trained) of a mid-epoch checkpoint; (0, 0) for an end-of-epoch one."""
+    if path is None:
+        return 0, 0
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    progress = state["loops"]["fit_loop"]["epoch_loop.batch_progress"]
+    if progress.get("is_last_batch", True):
+        return 0, 0
+    # `processed`: batches whose optimiser step is in the saved weights (the checkpoint is written inside the
+    # batch-end hook, before Lightning counts that batch as `completed`)
+    return int(state["epoch"]), int(progress["current"]["processed"])
 
 
 def read_metrics(metrics_csv: Path):

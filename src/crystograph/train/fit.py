@@ -24,7 +24,14 @@ from crystograph.config import TrainConfig
 from crystograph.data import TargetScaler, stack_targets, train_val_split
 from crystograph.data.store import take
 from crystograph.device import lightning_accelerator, resolve_device
-from crystograph.train.checkpoints import checkpoint_callbacks, merge_metrics, read_metrics, resumable_checkpoint
+from crystograph.train.checkpoints import (
+    batches_done_in_epoch,
+    checkpoint_callbacks,
+    interval_checkpoint,
+    merge_metrics,
+    read_metrics,
+    resumable_checkpoint,
+)
 from crystograph.train.quiet import quiet_lightning
 from crystograph.train.module import PropertyModule
 
@@ -59,7 +66,23 @@ class EpochShuffleSampler(torch.utils.data.Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def resume_within(self, epoch: int, batches_done: int) -> None:
+        """Skip the first `batches_done` batches of `epoch` (a resume from a mid-epoch checkpoint), so the rest of
+        that epoch sees exactly the batches an uninterrupted run would."""
+        self._skip = (epoch, batches_done)
+
     def _indices(self) -> list[int]:
+        order = self._order()
+        epoch, done = getattr(self, "_skip", (-1, 0))
+        if epoch == self.epoch and done:
+            per_process = max(1, self.batch_size // self.world_size)
+            order = order[done * per_process:]
+        return order
+
+    def __len__(self) -> int:
+        return len(self._order())  # the whole epoch: Lightning counts the skipped batches as done
+
+    def _order(self) -> list[int]:
         generator = torch.Generator().manual_seed(self.seed * SEED_STRIDE + self.epoch)
         order = torch.randperm(self.n, generator=generator).tolist()
         if self.world_size == 1:
@@ -74,9 +97,6 @@ class EpochShuffleSampler(torch.utils.data.Sampler):
 
     def __iter__(self):
         return iter(self._indices())
-
-    def __len__(self) -> int:
-        return len(self._indices())
 
 
 def _rank_and_world(train_config: TrainConfig) -> tuple[int, int]:
@@ -188,7 +208,7 @@ def fit(
     accelerator = lightning_accelerator(train_config.accelerator)
     trainer, checkpoint = make_trainer(
         out_dir, monitor, max_epochs=train_config.epochs, max_minutes=train_config.max_minutes, progress=progress,
-        steps_per_epoch=steps_per_epoch, extra_callbacks=early,
+        steps_per_epoch=steps_per_epoch, extra_callbacks=[*early, interval_checkpoint(out_dir / "checkpoints")],
         max_steps=train_config.max_steps or -1,
         accelerator=accelerator,
         devices=train_config.devices,
@@ -200,13 +220,15 @@ def fit(
         and torch.cuda.is_available(),  # SyncBatchNorm is GPU-only; CPU processes normalise per slice
     )
     last = out_dir / "checkpoints" / "last.ckpt"
-    resume_from = resumable_checkpoint(last, resume) if rank == 0 else (last if resume and last.exists() else None)
+    resume_from = resumable_checkpoint(last, resume, remove_unreadable=rank == 0)
     previous_metrics = read_metrics(out_dir / "metrics.csv") if resume_from else None
+    train_loader = graph_loader(train_graphs, train_config.batch_size, shuffle=True, seed=seed, rank=rank,
+                                world_size=world, num_workers=train_config.num_workers)
+    train_loader.sampler.resume_within(*batches_done_in_epoch(resume_from))
     started = time.monotonic()
     trainer.fit(
         module,
-        train_dataloaders=graph_loader(train_graphs, train_config.batch_size, shuffle=True, seed=seed, rank=rank,
-                                       world_size=world, num_workers=train_config.num_workers),
+        train_dataloaders=train_loader,
         val_dataloaders=graph_loader(val_graphs, train_config.batch_size, shuffle=False,
                                      num_workers=train_config.num_workers) if has_val else None,
         ckpt_path=resume_from,
