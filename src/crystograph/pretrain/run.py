@@ -206,7 +206,14 @@ def pretrain(
     could not read; they are counted and listed in pretrain.json with the structures skipped here.
     """
     import lightning.pytorch as pl
-    from crystograph.train.checkpoints import checkpoint_callbacks, merge_metrics, read_metrics, resumable_checkpoint
+    from crystograph.train.checkpoints import (
+        batches_done_in_epoch,
+        checkpoint_callbacks,
+        interval_checkpoint,
+        merge_metrics,
+        read_metrics,
+        resumable_checkpoint,
+    )
     from lightning.pytorch.loggers import CSVLogger
 
     from crystograph.data import build_graphs, train_val_split
@@ -250,7 +257,7 @@ def pretrain(
         max_time=timedelta(minutes=max_minutes) if max_minutes else None,
         accelerator=lightning_accelerator(accelerator),
         devices=1,
-        callbacks=[checkpoint, latest],
+        callbacks=[checkpoint, latest, interval_checkpoint(ckpt_dir)],
         logger=CSVLogger(save_dir=out_dir, name="", version=""),
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -261,9 +268,11 @@ def pretrain(
     resuming = last is not None
     metrics_csv = out_dir / "metrics.csv"
     previous_metrics = read_metrics(metrics_csv) if resuming else None
+    train_loader = graph_loader(train_graphs, batch_size, shuffle=True, seed=seed)
+    train_loader.sampler.resume_within(*batches_done_in_epoch(last))  # a mid-epoch checkpoint: the rest of it
     trainer.fit(
         module,
-        train_dataloaders=graph_loader(train_graphs, batch_size, shuffle=True, seed=seed),
+        train_dataloaders=train_loader,
         val_dataloaders=graph_loader(val_graphs, batch_size, shuffle=False, seed=seed) if has_val else None,
         ckpt_path=last if resuming else None,
         weights_only=True,
