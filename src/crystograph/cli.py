@@ -401,7 +401,8 @@ def models(as_json: bool = typer.Option(False, "--json", help="The full cards as
         raise typer.Exit(code=1)
     table = Table(title="shipped models", caption="test MAE on a held-out split never used in training or model "
                   "selection; CGCNN trained on the same split with the same budget")
-    for col in ("name", "target", "unit", "test MAE", "mean predictor", "CGCNN", "structures", "members"):
+    table.add_column("name", no_wrap=True)
+    for col in ("target", "unit", "test MAE", "mean predictor", "CGCNN", "structures", "members"):
         table.add_column(col, overflow="fold")
 
     def num(v):
