@@ -62,6 +62,7 @@ class EpochShuffleSampler(torch.utils.data.Sampler):
     def __init__(self, n: int, seed: int = 0, batch_size: int = 1, rank: int = 0, world_size: int = 1):
         self.n, self.seed, self.epoch = n, seed, 0
         self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
+        self._skip = (-1, 0)  # (epoch, batches already trained in it): see resume_within
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -73,7 +74,7 @@ class EpochShuffleSampler(torch.utils.data.Sampler):
 
     def _indices(self) -> list[int]:
         order = self._order()
-        epoch, done = getattr(self, "_skip", (-1, 0))
+        epoch, done = self._skip
         if epoch == self.epoch and done:
             per_process = max(1, self.batch_size // self.world_size)
             order = order[done * per_process:]
