@@ -355,3 +355,13 @@ def test_default_budget_fingerprint_is_unchanged(tiny_data, monkeypatch):
     stamp = json.loads((tiny_data / "runs" / "local_supercon" / "crystograph-small" / "settings.json").read_text())
     assert stamp == {"task": "local_supercon", "model": "crystograph-small", "max_minutes": 2.0, "seed": 0,
                      "limit": 10, "epochs": 300, "preset": "small", "layout": "stacked"}
+
+
+def test_max_steps_is_a_step_budget(tiny_data):
+    """CGCNN's batch of 256 holds the whole tiny training set: one step per epoch, so 2 steps end at 2 epochs of
+    the 5 allowed; the step cap is in the results and the fingerprint."""
+    res = _run(tiny_data, model="cgcnn", folds=[0], max_minutes=2, epochs=5, max_steps=2)
+    assert res["folds"][0]["epochs"] == 2
+    assert res["train_config"]["max_steps"] == 2 and res["model_details"]["max_steps"] == 2
+    with pytest.raises(InputError, match="--max-steps"):
+        _run(tiny_data, model="dummy", folds=1, max_steps=3)

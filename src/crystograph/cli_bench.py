@@ -94,6 +94,8 @@ def bench(
                                                             "default: the model's recipe, 0)."),
     precision: str = typer.Option("fp32", help="fp32 | bf16 (--model crystograph)."),
     patience: Optional[int] = typer.Option(None, help="Early-stopping patience in epochs (default 50)."),
+    max_steps: Optional[int] = typer.Option(None, help="Optimiser steps per fit: a budget that does not depend on "
+                                                       "the machine's load (the --max-minutes cap still applies)."),
     limit: Optional[int] = typer.Option(None, help="Use only the first N rows (smoke tests)."),
     data_dir: Optional[Path] = typer.Option(None, help="Folder with the local datasets "
                                                        "(default $CRYSTOGRAPH_SHARED_DATA)."),
@@ -129,7 +131,7 @@ def bench(
                         limit=limit, epochs=epochs, accelerator=device, allow_download=download, progress=progress,
                         protocol=protocol, ensemble=ensemble, atom_embeddings=atom_embeddings,
                         weight_decay=weight_decay, precision=precision, patience=patience,
-                        finetune_embeddings=finetune_embeddings)
+                        finetune_embeddings=finetune_embeddings, max_steps=max_steps)
     table = Table(title=f"benchmark: {model} ({protocol})")
     for col in ("task", "metric", "mean", "std", "folds"):
         table.add_column(col)

@@ -108,6 +108,8 @@ def _setup_model(task: Task, s: "BenchSettings"):
         overrides["weight_decay"] = s.weight_decay
     if s.patience is not None:
         overrides["patience"] = s.patience
+    if s.max_steps is not None:
+        overrides["max_steps"] = s.max_steps
     if s.model == "crystograph":
         from crystograph.nn import CrysToGraph
 
@@ -232,6 +234,7 @@ class BenchSettings:
     weight_decay: float | None = None
     precision: str = "fp32"
     patience: int | None = None
+    max_steps: int | None = None  # optimiser steps per fit (reproducible, unlike the clock)
 
     @property
     def label(self) -> str:
@@ -270,6 +273,8 @@ class BenchSettings:
             out["precision"] = self.precision
         if self.patience is not None:
             out["patience"] = self.patience
+        if self.max_steps is not None:
+            out["max_steps"] = self.max_steps
         return out
 
 
@@ -321,6 +326,7 @@ def run_bench(
     precision: str = "fp32",
     patience: int | None = None,
     finetune_embeddings: bool = False,
+    max_steps: int | None = None,
 ) -> list[dict[str, Any]]:
     """Benchmark `model` on `tasks` (names or groups, see `registry.GROUPS`); returns the results dicts.
 
@@ -331,7 +337,8 @@ def run_bench(
     on epochs (default: the preset's, Table A1's 300). ensemble: members per fold (mean prediction); atom_embeddings:
     a pretrained table (``crystograph pretrain``, or ``"default"``: the shipped one); finetune_embeddings: train the
     table with the network (default: frozen, as the paper's code); weight_decay: AdamW/SGD weight decay (default:
-    the model's recipe); precision: fp32 | bf16; patience: early-stopping patience in epochs (default TrainConfig's)."""
+    the model's recipe); precision: fp32 | bf16; patience: early-stopping patience in epochs (default TrainConfig's);
+    max_steps: optimiser steps per fit (a budget independent of the machine's load; the clock cap still applies)."""
     from rich.console import Console
 
     if model not in MODELS:
@@ -339,6 +346,8 @@ def run_bench(
                                     "externally: benchmarks/alignn_train.py on the exported folds CSV)")
     max_minutes = _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, weight_decay, precision,
                                   patience, epochs, finetune_embeddings)
+    if max_steps is not None and (model == "dummy" or int(max_steps) < 1):
+        raise InputError("--max-steps", f"must be ≥ 1 and applies to trained models (got {max_steps}, --model {model})")
     out_dir = Path(out_dir)
     settings = BenchSettings(
         model=model, preset=preset, layout=layout, fold_ids=_fold_list(folds), max_minutes=max_minutes,
@@ -349,7 +358,7 @@ def run_bench(
         command=command if command is not None else " ".join(sys.argv), progress=progress, plot=plot,
         protocol=protocol, ensemble=int(ensemble), atom_embeddings=_resolve_embeddings(atom_embeddings),
         finetune_embeddings=bool(finetune_embeddings), weight_decay=weight_decay, precision=precision,
-        patience=patience)
+        patience=patience, max_steps=None if max_steps is None else int(max_steps))
     console = Console(stderr=True, quiet=not progress)
     return [_run_task(task, settings, console) for task in resolve_tasks(tasks)]
 
@@ -473,6 +482,7 @@ def _train_fold(k: int, fold_dir: Path, prep: PreparedTask, s: BenchSettings, co
         pred, n_epochs = mean_predictor(prep.y[tr], len(te), task.task_type), 0
     else:
         limit = f"≤ {s.max_minutes} min" if s.max_minutes else f"until early stopping, ≤ {prep.train_config.epochs} epochs"
+        limit = f"≤ {s.max_steps} steps, {limit}" if s.max_steps else limit
         console.print(f"fold {k}: training on {len(tr)}, testing on {len(te)} ({limit}"
                       + (f", {s.members} members" if s.members > 1 else "") + ")")
         member_preds = []
@@ -637,7 +647,7 @@ def _result(prep: PreparedTask, s: BenchSettings, fold_records: list[dict], task
         "data_prep_s": prep.prep_s,
         "train_config": None if tcfg is None else {k: getattr(tcfg, k) for k in (
             "optimizer", "lr", "lr_schedule", "lr_milestones", "loss", "weight_decay", "batch_size", "epochs",
-            "max_minutes", "patience", "val_fraction")},
+            "max_minutes", "max_steps", "patience", "val_fraction")},
         "model_details": prep.extra,
         "run_dir": str(task_dir),
     }

@@ -206,10 +206,10 @@ def select(study: Study, tasks: Sequence[str] | None = None, variants: Sequence[
 
 # ------------------------------------------------------------------------------------------------ running
 @contextmanager
-def variant_overrides(overrides: dict[str, Any], max_steps: int | None = None) -> Iterator[None]:
+def variant_overrides(overrides: dict[str, Any]) -> Iterator[None]:
     """Within the block, `run_bench` builds CrysToGraph with `overrides` (ModelConfig / GraphConfig fields) on
-    top of the model it would build, names its cells ``<model label><variant_suffix>`` and trains at most
-    `max_steps` steps per fold. The runner has no parameter for these; this wraps its model set-up and label."""
+    top of the model it would build and names its cells ``<model label><variant_suffix>``. The runner has no
+    parameter for these; this wraps its model set-up and label."""
     from crystograph.bench import runner
 
     setup, label = runner._setup_model, runner.model_label
@@ -220,9 +220,6 @@ def variant_overrides(overrides: dict[str, Any], max_steps: int | None = None) -
         if "preset" not in extra:  # not CrysToGraph (the CGCNN baseline): unchanged
             return factory, gcfg, tcfg, extra
         mcfg = with_overrides(factory().config, overrides)
-        if max_steps is not None:
-            tcfg = dataclasses.replace(tcfg, max_steps=int(max_steps))
-            extra = {**extra, "max_steps": int(max_steps)}
         return _factory(mcfg), mcfg.graph, tcfg, {**extra, **overrides}
 
     runner._setup_model = _setup
@@ -302,12 +299,12 @@ def run_study(study: Study, out_dir: str | Path, *, tasks: Sequence[str] | None 
             if (task, v.label) in done:
                 continue
             done.add((task, v.label))
-            with variant_overrides(v.overrides, study.max_steps):
+            with variant_overrides(v.overrides):
                 run_bench(task, model="crystograph", preset=study.preset, layout=v.overrides.get("layout", "stacked"),
                           folds=study.folds, max_minutes=study.max_minutes, data_dir=data_dir, out_dir=root / "cells",
                           run_dir=runs, seed=study.seed, limit=limit, epochs=study.epochs,
                           accelerator=accelerator, allow_download=allow_download, graph_cache_dir=graph_cache_dir,
-                          command=command, progress=progress, plot=False)
+                          command=command, progress=progress, plot=False, max_steps=study.max_steps)
     return write_summary(full, out_dir, limit=limit, command=command)
 
 
