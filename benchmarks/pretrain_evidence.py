@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/pretrain_evidence.py local_supercon --arms with     # one arm (run the other beside it)
     .venv/bin/python benchmarks/pretrain_evidence.py local_supercon --arms finetuned --folds 5
     .venv/bin/python benchmarks/pretrain_evidence.py local_supercon --combine-only  # rewrite the JSON from the runs
+    .venv/bin/python benchmarks/pretrain_evidence.py --table                        # markdown table of every task
 
 Arms (the same model, folds, seed, ensemble size and optimiser-step budget; only the input features differ):
   without     the 92-d CGCNN atom features (the default model);
@@ -35,7 +36,8 @@ RESULTS = REPO_ROOT / "benchmarks" / "results"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("task", help="a registry task, e.g. local_supercon")
+    p.add_argument("task", nargs="?", help="a registry task, e.g. local_supercon")
+    p.add_argument("--table", action="store_true", help="print the markdown table of results/pretrain_*.json, exit")
     p.add_argument("--arms", default="without,with", help=f"comma-separated, of {', '.join(ARMS)}")
     p.add_argument("--embeddings", default="default", help="the table of the embedding arms (default: shipped)")
     p.add_argument("--preset", default="small")
@@ -55,7 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(set(args.arms) - set(ARMS))
     if unknown:
         p.error(f"unknown arms {unknown}; choose from {', '.join(ARMS)}")
-    if args.out is None:
+    if args.task is None and not args.table:
+        p.error("name a task (or --table)")
+    if args.out is None and args.task is not None:
         args.out = RESULTS / f"pretrain_{args.task.removeprefix('local_')}.json"
     return args
 
@@ -135,8 +139,38 @@ def combine(args: argparse.Namespace) -> dict:
     return doc
 
 
+def _cell(arm: dict | None) -> str:
+    if not arm:
+        return "–"
+    return f"{arm['mean']:.4g} ± {arm['std']:.2g} ({arm['n_folds']})"
+
+
+def table(results_dir: Path = RESULTS) -> str:
+    """Markdown: one row per task, each arm's mean ± fold std (folds), and the paired comparisons."""
+    lines = ["| task | unit | mean predictor | without | with (frozen) | with − without, per fold | lower on "
+             "| paired t p | fine-tuned | fine-tuned − without |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for path in sorted(results_dir.glob("pretrain_*.json")):
+        doc = json.loads(path.read_text())
+        if "task" not in doc or "without_embeddings" not in doc:
+            continue
+        cmp = (doc.get("paired") or {}).get("with_embeddings") or {}
+        fine = (doc.get("paired") or {}).get("finetuned_embeddings") or {}
+        diffs = ", ".join(f"{d:+.3g}" for d in cmp.get("differences", []))
+        lines.append(
+            f"| {doc['task']} | {doc.get('unit') or ''} | {doc.get('dummy_same_folds') or float('nan'):.4g} "
+            f"| {_cell(doc.get('without_embeddings'))} | {_cell(doc.get('with_embeddings'))} | {diffs or '–'} "
+            f"| {cmp.get('lower_on', '–')}/{len(cmp.get('folds', []))} | {cmp.get('paired_t_p', float('nan')):.2g} "
+            f"| {_cell(doc.get('finetuned_embeddings'))} "
+            f"| {fine.get('mean_difference', float('nan')):+.3g} ({fine.get('lower_on', '–')}/{len(fine.get('folds', []))} lower) |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.table:
+        print(table())
+        return 0
     set_threads(args.threads)
     if not args.combine_only:
         for arm in args.arms:
