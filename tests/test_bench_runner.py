@@ -365,3 +365,13 @@ def test_max_steps_is_a_step_budget(tiny_data):
     assert res["train_config"]["max_steps"] == 2 and res["model_details"]["max_steps"] == 2
     with pytest.raises(InputError, match="--max-steps"):
         _run(tiny_data, model="dummy", folds=1, max_steps=3)
+
+
+def test_model_overrides_are_checked_before_any_work(tiny_data):
+    with pytest.raises(InputError, match="--model crystograph only"):
+        _run(tiny_data, model="cgcnn", folds=1, model_overrides={"n_gwt": 2})
+    with pytest.raises(InputError, match="two layouts"):
+        _run(tiny_data, folds=1, layout="no_gwt", model_overrides={"layout": "parallel"})
+    with pytest.raises(InputError, match="unknown model/graph settings"):
+        _run(tiny_data, folds=1, model_overrides={"n_layers_typo": 2})
+    assert not (tiny_data / "runs").exists()

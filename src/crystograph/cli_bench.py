@@ -47,25 +47,15 @@ def _export_folds(tasks: list[str], folder: Path, data_dir: Optional[Path], seed
         out.print(f"wrote {path}")
 
 
-def _model_knobs(ctx: typer.Context, model: str, preset: str, **knobs) -> None:
-    """Model-size / PE options of `bench`: the runner builds CrysToGraph with them until the command returns;
-    the results are named ``<model label>-<knob>_<value>…`` (settings equal to the preset's are left out)."""
-    from crystograph.bench.study import normalize, variant_overrides
-    from crystograph.errors import InputError
-
-    given = {k: v for k, v in knobs.items() if v is not None}
-    if given and model != "crystograph":
-        raise InputError("--" + next(iter(given)).replace("_", "-"), f"applies to --model crystograph only "
-                                                                      f"(got --model {model})")
-    overrides = normalize(preset, given)
-    if overrides:
-        ctx.with_resource(variant_overrides(overrides))
+def _model_knobs(**knobs) -> dict:
+    """Model-size / PE options of `bench` that were given: CrysToGraph is built with them and the results are named
+    ``<model label>-<knob>_<value>…`` (settings equal to the preset's are left out; the runner checks them)."""
+    return {k: v for k, v in knobs.items() if v is not None}
 
 
 @app.command()
 @user_errors
 def bench(
-    ctx: typer.Context,
     tasks: Optional[list[str]] = typer.Argument(None, help="Task names or groups (matbench, unconvbench, local, "
                                                            "local_small), or comma-separated; `--list` shows them."),
     list_tasks: bool = typer.Option(False, "--list", help="List the tasks and groups, then exit."),
@@ -124,14 +114,14 @@ def bench(
         return
     if out_dir is None:
         raise InputError("--out", "name the results folder (benchmarks/run_bench.py uses the repository's)")
-    _model_knobs(ctx, model, preset, n_etgc=n_etgc, n_gwt=n_gwt, hidden_dim=hidden_dim, num_heads=num_heads,
-                 head_dim=head_dim, pe_mode=pe_mode)
+    knobs = _model_knobs(n_etgc=n_etgc, n_gwt=n_gwt, hidden_dim=hidden_dim, num_heads=num_heads, head_dim=head_dim,
+                         pe_mode=pe_mode)
     results = run_bench(tasks, model=model, preset=preset, folds=parse_folds(folds), max_minutes=max_minutes,
                         data_dir=data_dir, out_dir=out_dir, strict=strict, layout=layout, run_dir=run_dir, seed=seed,
                         limit=limit, epochs=epochs, accelerator=device, allow_download=download, progress=progress,
                         protocol=protocol, ensemble=ensemble, atom_embeddings=atom_embeddings,
                         weight_decay=weight_decay, precision=precision, patience=patience,
-                        finetune_embeddings=finetune_embeddings, max_steps=max_steps)
+                        finetune_embeddings=finetune_embeddings, max_steps=max_steps, model_overrides=knobs)
     table = Table(title=f"benchmark: {model} ({protocol})")
     for col in ("task", "metric", "mean", "std", "folds"):
         table.add_column(col)

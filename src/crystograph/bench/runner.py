@@ -39,96 +39,24 @@ from typing import Any
 import numpy as np
 
 from crystograph.bench import folds as folds_mod
-from crystograph.bench.baselines import CGCNN, CGCNN_RECIPE, cgcnn_train_config, mean_predictor
-from crystograph.bench.loaders import cache_dir, find_data_dir, load_task
-from crystograph.bench.meta import hardware, versions, write_json
+from crystograph.bench.baselines import mean_predictor
+from crystograph.bench.loaders import cache_dir, load_task
+from crystograph.bench.meta import write_json
+from crystograph.bench.record import _plot, _result, _validation_check, score  # noqa: F401  (_plot: tests)
 from crystograph.bench.registry import N_FOLDS, Task, resolve_tasks
+from crystograph.bench.settings import (  # noqa: F401  (model_label, parse_folds: the runner's interface)
+    MODELS,
+    BenchSettings,
+    _check_overrides,
+    _check_protocol,
+    _fold_list,
+    _resolve_embeddings,
+    _setup_model,
+    model_label,
+    parse_folds,
+)
 from crystograph.data.store import take
 from crystograph.errors import InputError
-
-MODELS = ("crystograph", "cgcnn", "dummy")
-PROTOCOLS = ("budget", "converged")
-DEFAULT_BUDGET_MINUTES = 3.0
-PRECISIONS = ("fp32", "bf16")
-
-
-def model_label(model: str, preset: str = "small", layout: str = "stacked") -> str:
-    """Name used in file names and tables: ``crystograph-small``, ``crystograph-paper-no_gwt``, ``cgcnn``, …"""
-    if model != "crystograph":
-        return model
-    return f"crystograph-{preset}" + ("" if layout == "stacked" else f"-{layout}")
-
-
-def parse_folds(text: str | None) -> int | list[int] | None:
-    """``"2"`` = folds 0 and 1; ``"0,3"`` or ``"3,"`` = those fold numbers; None = all."""
-    if text is None:
-        return None
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    try:
-        if len(parts) == 1 and not str(text).strip().endswith(","):
-            return int(parts[0])
-        return [int(p) for p in parts]
-    except ValueError:
-        raise InputError("--folds", f"expected N or a comma-separated list of fold numbers (got {text!r})") from None
-
-
-def _fold_list(folds: int | Sequence[int] | None) -> list[int]:
-    if folds is None:
-        return list(range(N_FOLDS))
-    if isinstance(folds, int):
-        if not 1 <= folds <= N_FOLDS:
-            raise InputError("--folds", f"number of folds must be 1..{N_FOLDS} (got {folds})")
-        return list(range(folds))
-    out = sorted({int(k) for k in folds})
-    if not out or out[0] < 0 or out[-1] >= N_FOLDS:
-        raise InputError("--folds", f"fold numbers must be in 0..{N_FOLDS - 1} (got {list(folds)})")
-    return out
-
-
-def score(y_true: np.ndarray, y_pred: np.ndarray, metric: str) -> float:
-    y_true = np.asarray(y_true, dtype=float).ravel()
-    y_pred = np.asarray(y_pred, dtype=float).ravel()
-    if metric == "MAE":
-        return float(np.mean(np.abs(y_true - y_pred)))
-    from sklearn.metrics import roc_auc_score
-
-    if len(np.unique(y_true)) < 2:
-        return float("nan")
-    return float(roc_auc_score(y_true, y_pred))
-
-
-def _setup_model(task: Task, s: "BenchSettings"):
-    """(model_factory, graph_config, train_config, description) for a trainable model. The description goes into
-    the fingerprint: recipe options appear in it only when they differ from the defaults, so a default budget run
-    has the same fingerprint with or without them named."""
-    from crystograph.config import GraphConfig, ModelConfig, TrainConfig
-
-    overrides: dict[str, Any] = {}
-    if s.weight_decay is not None:
-        overrides["weight_decay"] = s.weight_decay
-    if s.patience is not None:
-        overrides["patience"] = s.patience
-    if s.max_steps is not None:
-        overrides["max_steps"] = s.max_steps
-    if s.model == "crystograph":
-        from crystograph.nn import CrysToGraph
-
-        emb = str(s.atom_embeddings) if s.atom_embeddings is not None else None
-        mcfg = ModelConfig.preset(s.preset, layout=s.layout, task=task.task_type, n_targets=1, precision=s.precision,
-                                  atom_embedding_path=emb, atom_embedding_trainable=s.finetune_embeddings)
-        tcfg = TrainConfig.preset(s.preset, max_minutes=s.max_minutes, seed=s.seed, accelerator=s.accelerator,
-                                  **overrides)
-        if s.epochs:
-            tcfg.epochs = s.epochs
-        extra = {"preset": s.preset, "layout": s.layout, **s.recipe()}
-        return (lambda: CrysToGraph(mcfg)), mcfg.graph, tcfg, extra
-    if s.model == "cgcnn":
-        tcfg = cgcnn_train_config(s.max_minutes, seed=s.seed, epochs=s.epochs or 300, accelerator=s.accelerator,
-                                  **overrides)
-        extra = {"reference": "txie-93/cgcnn", "recipe": CGCNN_RECIPE, **s.recipe()}
-        return (lambda: CGCNN(n_targets=1, task=task.task_type)), GraphConfig(), tcfg, extra
-    raise InputError("--model", f"unknown model {model!r}; choose one of {', '.join(MODELS)} (ALIGNN runs "
-                                "externally: benchmarks/alignn_train.py on `crystograph bench --export-folds`)")
 
 
 def _ids_hash(ids: Sequence[str]) -> str:
@@ -145,50 +73,6 @@ def _read_epochs(train_dir: Path) -> int | None:
     return None
 
 
-def _validation_check(task: Task, fold_of: dict[str, int], data_dir: Path | None) -> bool | None:
-    """Check MatBench folds against the official validation file when it is at hand; None = not checked."""
-    if task.fold_scheme not in ("column", "matbench") or not (task.remote_name or "").startswith("matbench_"):
-        return None
-    base = find_data_dir(data_dir)
-    vf = base / "matbench" / "matbench_v0.1_validation.json.gz" if base is not None else None
-    if vf is None or not vf.exists():
-        return None
-    bad = folds_mod.check_official_folds(fold_of, vf, task.remote_name)
-    if bad:
-        raise InputError(str(vf), f"{len(bad)} ids of {task.name} are not in their official fold (e.g. {bad[:3]})")
-    return True
-
-
-def _dummy_scores(ids, y, fold_of, done: list[int], task: Task) -> float | None:
-    """Mean score of the mean predictor on the same samples and folds (context for a budgeted model)."""
-    if not done or len(ids) == 0:
-        return None
-    out = []
-    for k in done:
-        tr, te = folds_mod.split_indices(ids, fold_of, k)
-        if tr and te:
-            out.append(score(y[te, 0], mean_predictor(y[tr], len(te))[:, 0], task.metric))
-    return float(np.mean(out)) if out else None
-
-
-def _plot(task: Task, label: str, preds: list[Path], out_png: Path, dummy: float | None = None) -> Path | None:
-    """Parity plot (MAE tasks) or ROC curve (classification) of every fold's test predictions."""
-    import pandas as pd
-
-    from crystograph.plots import parity_plot, roc_plot
-
-    frames = [pd.read_csv(p) for p in preds if p.exists()]
-    if not frames:
-        return None
-    df = pd.concat(frames)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    n = df["fold"].nunique()
-    title = f"{task.name} — {label} ({n} fold{'s' if n != 1 else ''})"
-    if task.metric == "MAE":
-        return parity_plot(df["target"], df["prediction"], out_png, title=title, unit=task.unit, baseline_mae=dummy)
-    return roc_plot(df["target"], df["prediction"], out_png, title=title)
-
-
 def _claim_train_dir(train_dir: Path, fingerprint: dict, notes: list[str], fold: int) -> None:
     """An interrupted fold resumes from its last checkpoint only if it was started with the same settings;
     otherwise its partial training is discarded (and noted) rather than silently continued."""
@@ -203,79 +87,6 @@ def _claim_train_dir(train_dir: Path, fingerprint: dict, notes: list[str], fold:
         else:
             notes.append(f"fold {fold}: resumed from its last checkpoint")
     write_json(stamp, fingerprint)
-
-
-@dataclass
-class BenchSettings:
-    """Everything `run_bench` was asked for, shared by every task and fold."""
-
-    model: str
-    preset: str
-    layout: str
-    fold_ids: list[int]
-    max_minutes: float
-    data_dir: Path | None
-    out_dir: Path
-    run_root: Path
-    graph_cache: Path
-    strict: bool
-    seed: int
-    limit: int | None
-    epochs: int | None
-    accelerator: str
-    allow_download: bool
-    command: str
-    progress: bool
-    plot: bool
-    protocol: str = "budget"
-    ensemble: int = 1
-    atom_embeddings: Path | None = None  # resolved: "default" is the shipped file's path
-    finetune_embeddings: bool = False
-    weight_decay: float | None = None
-    precision: str = "fp32"
-    patience: int | None = None
-    max_steps: int | None = None  # optimiser steps per fit (reproducible, unlike the clock)
-
-    @property
-    def label(self) -> str:
-        return model_label(self.model, self.preset, self.layout)
-
-    @property
-    def converged(self) -> bool:
-        return self.protocol == "converged"
-
-    @property
-    def members(self) -> int:
-        """Fits per fold (the mean predictor needs one)."""
-        return 1 if self.model == "dummy" else self.ensemble
-
-    @property
-    def results_dir(self) -> Path:
-        return self.out_dir / "converged" if self.converged else self.out_dir
-
-    def task_dir(self, task_name: str) -> Path:
-        return self.run_root / ("converged" if self.converged else "") / task_name / self.label
-
-    def recipe(self) -> dict[str, Any]:
-        """The non-default protocol/recipe options (fingerprint and ``model_details``)."""
-        out: dict[str, Any] = {}
-        if self.converged:
-            out["protocol"] = self.protocol
-        if self.ensemble != 1:
-            out["ensemble"] = self.ensemble
-        if self.atom_embeddings is not None:
-            out["atom_embeddings"] = {"file": self.atom_embeddings.name, "sha256": _sha256(self.atom_embeddings)}
-        if self.finetune_embeddings:
-            out["atom_embeddings_trainable"] = True
-        if self.weight_decay is not None:
-            out["weight_decay"] = self.weight_decay
-        if self.precision != "fp32":
-            out["precision"] = self.precision
-        if self.patience is not None:
-            out["patience"] = self.patience
-        if self.max_steps is not None:
-            out["max_steps"] = self.max_steps
-        return out
 
 
 @dataclass
@@ -327,6 +138,7 @@ def run_bench(
     patience: int | None = None,
     finetune_embeddings: bool = False,
     max_steps: int | None = None,
+    model_overrides: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Benchmark `model` on `tasks` (names or groups, see `registry.GROUPS`); returns the results dicts.
 
@@ -338,7 +150,9 @@ def run_bench(
     a pretrained table (``crystograph pretrain``, or ``"default"``: the shipped one); finetune_embeddings: train the
     table with the network (default: frozen, as the paper's code); weight_decay: AdamW/SGD weight decay (default:
     the model's recipe); precision: fp32 | bf16; patience: early-stopping patience in epochs (default TrainConfig's);
-    max_steps: optimiser steps per fit (a budget independent of the machine's load; the clock cap still applies)."""
+    max_steps: optimiser steps per fit (a budget independent of the machine's load; the clock cap still applies);
+    model_overrides: ModelConfig / GraphConfig fields set over the preset (CrysToGraph; they name the results
+    ``<model label>-<field>_<value>…``, see `study.variant_suffix`)."""
     from rich.console import Console
 
     if model not in MODELS:
@@ -348,6 +162,7 @@ def run_bench(
                                   patience, epochs, finetune_embeddings)
     if max_steps is not None and (model == "dummy" or int(max_steps) < 1):
         raise InputError("--max-steps", f"must be ≥ 1 and applies to trained models (got {max_steps}, --model {model})")
+    layout, overrides = _check_overrides(model, preset, layout, model_overrides)
     out_dir = Path(out_dir)
     settings = BenchSettings(
         model=model, preset=preset, layout=layout, fold_ids=_fold_list(folds), max_minutes=max_minutes,
@@ -358,55 +173,9 @@ def run_bench(
         command=command if command is not None else " ".join(sys.argv), progress=progress, plot=plot,
         protocol=protocol, ensemble=int(ensemble), atom_embeddings=_resolve_embeddings(atom_embeddings),
         finetune_embeddings=bool(finetune_embeddings), weight_decay=weight_decay, precision=precision,
-        patience=patience, max_steps=None if max_steps is None else int(max_steps))
+        patience=patience, max_steps=None if max_steps is None else int(max_steps), model_overrides=overrides)
     console = Console(stderr=True, quiet=not progress)
     return [_run_task(task, settings, console) for task in resolve_tasks(tasks)]
-
-
-def _resolve_embeddings(value: str | Path | None) -> Path | None:
-    from crystograph.embeddings import resolve
-
-    return None if value is None else resolve(value)
-
-
-def _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, weight_decay, precision, patience,
-                    epochs, finetune_embeddings=False) -> float | None:
-    """Validate the protocol/recipe options before any data is read; returns the per-fit budget in minutes."""
-    if protocol not in PROTOCOLS:
-        raise InputError("--protocol", f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
-    if protocol == "converged" and max_minutes is not None:
-        raise InputError("--max-minutes", "the converged protocol has no wall-clock cap (it trains until early "
-                                          "stopping); cap it with --epochs instead")
-    if max_minutes is not None and not max_minutes > 0:
-        raise InputError("--max-minutes", f"must be > 0 (got {max_minutes})")
-    if int(ensemble) < 1:
-        raise InputError("--ensemble", f"must be at least 1 (got {ensemble})")
-    if precision not in PRECISIONS:
-        raise InputError("--precision", f"choose one of {', '.join(PRECISIONS)} (got {precision!r})")
-    if weight_decay is not None and not weight_decay >= 0:
-        raise InputError("--weight-decay", f"must be >= 0 (got {weight_decay})")
-    if patience is not None and patience < 0:
-        raise InputError("--patience", f"must be >= 0 (got {patience})")
-    if epochs is not None and epochs < 1:
-        raise InputError("--epochs", f"must be at least 1 (got {epochs})")
-    if model != "crystograph":
-        for flag, given in (("--atom-embeddings", atom_embeddings is not None), ("--precision", precision != "fp32"),
-                            ("--finetune-embeddings", finetune_embeddings)):
-            if given:
-                raise InputError(flag, f"applies to --model crystograph only (got --model {model})")
-    if finetune_embeddings and atom_embeddings is None:
-        raise InputError("--finetune-embeddings", "needs --atom-embeddings (a table to fine-tune)")
-    if atom_embeddings is not None:
-        from crystograph.nn import load_atom_embedding
-
-        load_atom_embedding(atom_embeddings)  # a missing or malformed table fails here, before any training
-    if protocol == "converged":
-        return None
-    return DEFAULT_BUDGET_MINUTES if max_minutes is None else float(max_minutes)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _check_settings(task_dir: Path, fingerprint: dict[str, Any]) -> None:
@@ -602,52 +371,3 @@ def _run_task(task: Task, s: BenchSettings, console) -> dict[str, Any]:
     mean = "n/a" if result["mean"] is None else f"{result['mean']:.4g} ± {result['std']:.2g}"
     console.print(f"[bold]{task.name} · {s.label}: {task.metric} {mean}[/] → {out_json}")
     return result
-
-
-def _result(prep: PreparedTask, s: BenchSettings, fold_records: list[dict], task_dir: Path) -> dict[str, Any]:
-    """The results JSON of one task (schema in docs/DESIGN.md)."""
-    task, tcfg, loaded = prep.task, prep.train_config, prep.loaded
-    scores = np.asarray([f["score"] for f in fold_records], dtype=float)
-    skipped_all = list(loaded.skipped) + list(prep.graph_skipped)
-    vers = versions()
-    return {
-        "task": task.name,
-        "model": s.label,
-        "protocol": s.protocol,
-        "preset": s.preset if s.model == "crystograph" else None,
-        "ensemble": s.members,
-        "metric": task.metric,
-        "unit": task.unit if task.metric == "MAE" else None,
-        "folds": fold_records,
-        "mean": float(scores.mean()) if len(scores) else None,
-        "std": float(scores.std()) if len(scores) else None,
-        # budget: minutes per fit (each ensemble member gets this budget); converged: None (no wall-clock cap)
-        "budget_minutes_per_fold": s.max_minutes if tcfg else None,
-        "epoch_cap": tcfg.epochs if tcfg else None,
-        "patience": tcfg.patience if tcfg else None,
-        "atom_embeddings": str(s.atom_embeddings) if s.atom_embeddings is not None else None,
-        "atom_embeddings_trainable": s.finetune_embeddings if s.atom_embeddings is not None else None,
-        "precision": s.precision if s.model == "crystograph" else None,
-        "commit": vers.get("git_commit"),
-        "command": s.command,
-        "seed": s.seed,
-        "data_source": loaded.data_source,
-        "stand_in": {"label": task.label(), "is_stand_in": task.is_stand_in, "stands_in_for": task.stand_in_for,
-                     "exact": task.exact, "benchmark": task.benchmark, "paper_name": task.paper_name},
-        "hardware": hardware(s.accelerator if tcfg else None),
-        "wall_s": prep.prep_s + float(sum(f["wall_s"] for f in fold_records)),
-        "versions": vers,
-        "notes": prep.notes,
-        "n_samples": len(prep.ids),
-        "skipped": {"count": len(skipped_all), "reading": len(loaded.skipped), "graphs": len(prep.graph_skipped),
-                    "examples": [str(x) for x in skipped_all[:20]]},
-        "dummy_same_folds": _dummy_scores(prep.ids, prep.y, prep.fold_of, [f["fold"] for f in fold_records], task),
-        "fold_scheme": task.fold_scheme,
-        "folds_verified_against_official": prep.verified,
-        "data_prep_s": prep.prep_s,
-        "train_config": None if tcfg is None else {k: getattr(tcfg, k) for k in (
-            "optimizer", "lr", "lr_schedule", "lr_milestones", "loss", "weight_decay", "batch_size", "epochs",
-            "max_minutes", "max_steps", "patience", "val_fraction")},
-        "model_details": prep.extra,
-        "run_dir": str(task_dir),
-    }

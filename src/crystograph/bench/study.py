@@ -205,42 +205,11 @@ def select(study: Study, tasks: Sequence[str] | None = None, variants: Sequence[
 
 
 # ------------------------------------------------------------------------------------------------ running
-@contextmanager
-def variant_overrides(overrides: dict[str, Any]) -> Iterator[None]:
-    """Within the block, `run_bench` builds CrysToGraph with `overrides` (ModelConfig / GraphConfig fields) on
-    top of the model it would build and names its cells ``<model label><variant_suffix>``. The runner has no
-    parameter for these; this wraps its model set-up and label."""
-    from crystograph.bench import runner
-
-    setup, label = runner._setup_model, runner.model_label
-    suffix = variant_suffix(overrides)
-
-    def _setup(task, *args, **kwargs):
-        factory, gcfg, tcfg, extra = setup(task, *args, **kwargs)
-        if "preset" not in extra:  # not CrysToGraph (the CGCNN baseline): unchanged
-            return factory, gcfg, tcfg, extra
-        mcfg = with_overrides(factory().config, overrides)
-        return _factory(mcfg), mcfg.graph, tcfg, {**extra, **overrides}
-
-    runner._setup_model = _setup
-    runner.model_label = lambda model, *a, **k: label(model, *a, **k) + (suffix if model == "crystograph" else "")
-    try:
-        yield
-    finally:
-        runner._setup_model, runner.model_label = setup, label
-
-
 def with_overrides(mcfg, overrides: dict[str, Any]):
     """`mcfg` (a ModelConfig) with ModelConfig / GraphConfig field overrides."""
     _, graph_keys = knob_names()
     graph = dataclasses.replace(mcfg.graph, **{k: v for k, v in overrides.items() if k in graph_keys})
     return dataclasses.replace(mcfg, graph=graph, **{k: v for k, v in overrides.items() if k not in graph_keys})
-
-
-def _factory(mcfg):
-    from crystograph.nn import CrysToGraph
-
-    return lambda: CrysToGraph(mcfg)
 
 
 @contextmanager
@@ -299,12 +268,11 @@ def run_study(study: Study, out_dir: str | Path, *, tasks: Sequence[str] | None 
             if (task, v.label) in done:
                 continue
             done.add((task, v.label))
-            with variant_overrides(v.overrides):
-                run_bench(task, model="crystograph", preset=study.preset, layout=v.overrides.get("layout", "stacked"),
-                          folds=study.folds, max_minutes=study.max_minutes, data_dir=data_dir, out_dir=root / "cells",
-                          run_dir=runs, seed=study.seed, limit=limit, epochs=study.epochs,
-                          accelerator=accelerator, allow_download=allow_download, graph_cache_dir=graph_cache_dir,
-                          command=command, progress=progress, plot=False, max_steps=study.max_steps)
+            run_bench(task, model="crystograph", preset=study.preset, layout=v.overrides.get("layout", "stacked"),
+                      folds=study.folds, max_minutes=study.max_minutes, data_dir=data_dir, out_dir=root / "cells",
+                      run_dir=runs, seed=study.seed, limit=limit, epochs=study.epochs, accelerator=accelerator,
+                      allow_download=allow_download, graph_cache_dir=graph_cache_dir, command=command,
+                      progress=progress, plot=False, max_steps=study.max_steps, model_overrides=v.overrides)
     return write_summary(full, out_dir, limit=limit, command=command)
 
 
