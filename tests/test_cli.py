@@ -90,6 +90,7 @@ def test_config_file_can_supply_required_options(tmp_path):
     saved = (run / "config.yaml").read_text()
     assert "epochs: 1" in saved  # the flag overrides the config file
     assert "batch_size: 4" in saved  # the config file sets what no flag gave
+    assert "lr: 0.001" in saved and "epochs: 300" not in saved  # the small preset's learning rate
     bad = tmp_path / "bad.yaml"
     bad.write_text("- just\n- a list\n")
     result = runner.invoke(app, ["train", str(data), "--config", str(bad)])

@@ -25,6 +25,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from crystograph.config import ModelConfig, PretrainConfig, TrainConfig
 from crystograph.errors import CrystographError, Skipped
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -251,18 +252,21 @@ def train(
                                   "~2x faster on CPUs with bf16 units, residual streams and head stay fp32)."),
     task: str = typer.Option("regression", help="regression | classification"),
     ensemble: int = typer.Option(1, min=1, help="Models per fold with different seeds (mean ± std)."),
-    epochs: int = typer.Option(300, min=1, help="Maximum epochs (a reproducible budget)."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Maximum epochs (a reproducible budget; default: the "
+                                         "preset's, Table A1's 300)."),
     max_minutes: Optional[float] = typer.Option(
         None, callback=_positive, help="Wall-clock budget per fitted model. Not reproducible, even with "
         "--deterministic: the learning-rate schedule and the stopping point follow the clock (machine load); "
         "use --epochs or --max-steps (model.json records the steps a run took) to reproduce a run."),
     max_steps: Optional[int] = typer.Option(None, min=1, help="Optimiser-step budget per fitted model "
                                             "(reproducible; the schedule anneals over it)."),
-    batch_size: int = typer.Option(32, min=1),
-    lr: float = typer.Option(1e-4, callback=_positive, help="AdamW learning rate (paper: 1e-4)."),
-    weight_decay: float = typer.Option(0.0, help="AdamW weight decay (paper A.7: 1e-2 when overfitting)."),
-    dropout: float = typer.Option(0.0, help="Dropout on attention weights and inside the FFNs."),
-    patience: int = typer.Option(50, min=0, help="Early-stopping patience (epochs; 0 = off)."),
+    batch_size: int = typer.Option(TrainConfig.batch_size, min=1),
+    lr: Optional[float] = typer.Option(None, callback=_positive, help="AdamW learning rate (default: the preset's; "
+                                       "paper = Table A1's 1e-4, small = 1e-3)."),
+    weight_decay: float = typer.Option(TrainConfig.weight_decay, help="AdamW weight decay (paper A.7: 1e-2 when "
+                                                                      "overfitting)."),
+    dropout: float = typer.Option(ModelConfig.dropout, help="Dropout on attention weights and inside the FFNs."),
+    patience: int = typer.Option(TrainConfig.patience, min=0, help="Early-stopping patience (epochs; 0 = off)."),
     seed: int = typer.Option(0),
     pe_mode: str = typer.Option("laplacian+rw", help=PE_MODE_HELP),
     frame: str = typer.Option("canonical", help="Frame of the edge angles: canonical (the crystal's own; "
@@ -301,10 +305,11 @@ def train(
                                             head_dim=head_dim),
                                    dropout=dropout, precision=precision,
                                    atom_embedding_path=atom_embeddings, atom_embedding_trainable=finetune_embeddings)
-    train_cfg = TrainConfig(lr=lr, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs,
-                            max_minutes=max_minutes, max_steps=max_steps, patience=patience, folds=folds,
-                            ensemble=ensemble, seed=seed, accelerator=device, devices=devices, num_nodes=num_nodes,
-                            strategy=strategy, deterministic=deterministic)
+    preset_defaults = {k: v for k, v in (("lr", lr), ("epochs", epochs)) if v is not None}
+    train_cfg = TrainConfig.preset(preset, weight_decay=weight_decay, batch_size=batch_size, max_minutes=max_minutes,
+                                   max_steps=max_steps, patience=patience, folds=folds, ensemble=ensemble, seed=seed,
+                                   accelerator=device, devices=devices, num_nodes=num_nodes, strategy=strategy,
+                                   deterministic=deterministic, **preset_defaults)
     check_train_config(train_cfg)  # options and output location before any work
     check_atom_embeddings(atom_embeddings, finetune_embeddings)
     _check_targets(target)
@@ -421,12 +426,12 @@ def models(as_json: bool = typer.Option(False, "--json", help="The full cards as
 def pretrain(
     data: list[Path] = typer.Argument(..., help="Structures to pretrain on (any supported format)."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder (atom_embeddings.safetensors, pretrain.json)."),
-    embed_dim: int = typer.Option(64, min=1, help="Width of the learned atom embedding."),
-    epochs: int = typer.Option(50, min=1),
+    embed_dim: int = typer.Option(PretrainConfig.embed_dim, min=1, help="Width of the learned atom embedding."),
+    epochs: int = typer.Option(PretrainConfig.epochs, min=1),
     max_minutes: Optional[float] = typer.Option(None, callback=_positive,
                                                 help="Wall-clock budget (not reproducible: use --epochs for that)."),
-    batch_size: int = typer.Option(32, min=1),
-    lr: float = typer.Option(1e-3, callback=_positive),
+    batch_size: int = typer.Option(PretrainConfig.batch_size, min=1),
+    lr: float = typer.Option(PretrainConfig.lr, callback=_positive),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto"),
     fmt: Optional[str] = typer.Option(None, "--format"),

@@ -1,7 +1,7 @@
 """Configuration dataclasses with the paper's defaults (Table A1, sections 2.1-2.3).
 
 One place holds every size and range: graph construction (`GraphConfig`), the network
-(`ModelConfig`) and the training loop (`TrainConfig`). The CLI flags and `--config run.yaml`
+(`ModelConfig`), the training loop (`TrainConfig`) and masked-atom pretraining (`PretrainConfig`). The CLI flags and `--config run.yaml`
 mirror these fields one to one.
 """
 
@@ -161,6 +161,19 @@ class TrainConfig:
         if name not in TRAIN_PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose 'small' or 'paper'")
         return dataclasses.replace(cls(**TRAIN_PRESETS[name]), **overrides)
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Masked-atom pretraining (paper A.1): the defaults of `crystograph.pretrain.pretrain` and `crystograph
+    pretrain`. The model is a CGCNN-style encoder of `n_conv` convolutions over the kNN graph."""
+
+    embed_dim: int = 64  # width of the learned atom embedding
+    n_conv: int = 3
+    epochs: int = 50
+    batch_size: int = 32
+    lr: float = 1e-3  # Adam; divided by 10 after 40 % of the epochs (or of a wall-clock budget)
+    val_fraction: float = 0.1
 
 
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {"paper": {"lr": 1e-4, "epochs": 300}, "small": {"lr": 1e-3, "epochs": 300}}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from crystograph.config import GraphConfig
+from crystograph.config import GraphConfig, PretrainConfig
 from crystograph.errors import Skipped
 from crystograph.pretrain.dataset import FIXED_EPOCH, slim_graph
 from crystograph.pretrain.masking import IGNORE_INDEX, MASK_TOKEN, MIN_ATOMS, N_TOKENS, expand_small_cell
@@ -182,16 +182,16 @@ def pretrain(
     records: Sequence,
     out_dir: Path | str,
     *,
-    embed_dim: int = 64,
-    epochs: int = 50,
+    embed_dim: int = PretrainConfig.embed_dim,
+    epochs: int = PretrainConfig.epochs,
     max_minutes: float | None = None,
-    batch_size: int = 32,
-    lr: float = 1e-3,
+    batch_size: int = PretrainConfig.batch_size,
+    lr: float = PretrainConfig.lr,
     seed: int = 0,
     graph_config: GraphConfig | None = None,
     progress: bool = True,
-    n_conv: int = 3,
-    val_fraction: float = 0.1,
+    n_conv: int = PretrainConfig.n_conv,
+    val_fraction: float = PretrainConfig.val_fraction,
     cache_dir: Path | str | None = None,
     accelerator: str = "auto",
     resume: bool = True,
