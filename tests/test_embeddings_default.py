@@ -230,3 +230,18 @@ def test_shipped_default_card_matches_its_table_when_present():
     card = embeddings.default_card()
     assert card["sha256"] == hashlib.sha256(embeddings.default_path().read_bytes()).hexdigest()
     assert embeddings.load_table("default").covered is not None
+
+
+def test_neighbour_agreement_tells_chemistry_from_chance():
+    """Vectors that encode the label (plus noise) put every element next to one of its own; the shuffled-label
+    reference stays near chance."""
+    import numpy as np
+
+    proj = bench_script("embedding_projection")
+    rng = np.random.default_rng(0)
+    labels = ["s", "p", "d", "f"] * 10
+    onehot = np.eye(4)[[("s", "p", "d", "f").index(b) for b in labels]]
+    clustered = proj.neighbour_agreement(onehot * 5 + rng.normal(size=(40, 4)) * 0.1, labels, draws=200)
+    assert clustered["observed"] == 1.0 and clustered["chance_mean"] < 0.4 and clustered["p_value"] < 0.01
+    noise = proj.neighbour_agreement(rng.normal(size=(40, 8)), labels, draws=200)
+    assert noise["observed"] < 0.6 and noise["p_value"] > 0.01
