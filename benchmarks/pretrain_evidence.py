@@ -154,15 +154,17 @@ def table(results_dir: Path = RESULTS) -> str:
         doc = json.loads(path.read_text())
         if "task" not in doc or "without_embeddings" not in doc:
             continue
-        cmp = (doc.get("paired") or {}).get("with_embeddings") or {}
-        fine = (doc.get("paired") or {}).get("finetuned_embeddings") or {}
-        diffs = ", ".join(f"{d:+.3g}" for d in cmp.get("differences", []))
-        lines.append(
-            f"| {doc['task']} | {doc.get('unit') or ''} | {doc.get('dummy_same_folds') or float('nan'):.4g} "
-            f"| {_cell(doc.get('without_embeddings'))} | {_cell(doc.get('with_embeddings'))} | {diffs or '–'} "
-            f"| {cmp.get('lower_on', '–')}/{len(cmp.get('folds', []))} | {cmp.get('paired_t_p', float('nan')):.2g} "
-            f"| {_cell(doc.get('finetuned_embeddings'))} "
-            f"| {fine.get('mean_difference', float('nan')):+.3g} ({fine.get('lower_on', '–')}/{len(fine.get('folds', []))} lower) |")
+        cmp = (doc.get("paired") or {}).get("with_embeddings")
+        fine = (doc.get("paired") or {}).get("finetuned_embeddings")
+        dummy = doc.get("dummy_same_folds")
+        cells = [doc["task"], doc.get("unit") or "", "–" if dummy is None else f"{dummy:.4g}",
+                 _cell(doc.get("without_embeddings")), _cell(doc.get("with_embeddings")),
+                 ", ".join(f"{d:+.3g}" for d in cmp["differences"]) if cmp else "–",
+                 f"{cmp['lower_on']}/{len(cmp['folds'])}" if cmp else "–",
+                 f"{cmp['paired_t_p']:.2g}" if cmp and "paired_t_p" in cmp else "–",
+                 _cell(doc.get("finetuned_embeddings")),
+                 f"{fine['mean_difference']:+.3g} ({fine['lower_on']}/{len(fine['folds'])} lower)" if fine else "–"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
