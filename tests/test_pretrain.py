@@ -15,6 +15,7 @@ from pymatgen.core import Lattice, Structure
 from torch_geometric.data import Batch
 
 from tests.conftest import shared_file
+from crystograph.config import PretrainConfig
 from crystograph.pretrain import (
     IGNORE_INDEX,
     MASK_TOKEN,
@@ -216,11 +217,17 @@ def test_pretraining_beats_majority_baseline_and_exports_embeddings(tmp_path):
     assert list(tensors) == ["atom_embedding"]
     table = tensors["atom_embedding"]
     assert table.shape == (119, 32) and table.dtype == torch.float32 and torch.isfinite(table).all()
+    # what pretraining learned dominates the rows of the elements it saw; the others keep their small initial values
+    seen = sorted({int(z) for r in records[:-1] for z in r.structure.atomic_numbers})
+    unseen = sorted(set(range(1, 119)) - set(seen))
+    assert table[unseen].std() == pytest.approx(PretrainConfig.embed_init_std, rel=0.2)
+    assert table[seen].std() > 1.25 * table[unseen].std()  # at an N(0, 1) start both stay at ~1
 
     summary = json.loads((tmp_path / "pretrain.json").read_text())
     assert summary["accuracy"] == pytest.approx(result.accuracy)
     assert summary["n_skipped"] == 1 and summary["epochs"] == 30
     assert summary["config"]["lr_decay_epoch"] == 12  # 20 of 50, scaled to 30 epochs
+    assert summary["config"]["embed_init_std"] == PretrainConfig.embed_init_std
     assert (tmp_path / "pretrain_loss.png").stat().st_size > 1000
     assert (tmp_path / "checkpoints" / "last.ckpt").exists()
 

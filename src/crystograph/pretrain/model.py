@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import CGConv
 
+from crystograph.config import PretrainConfig
 from crystograph.nn.rbf import GaussianRBF
 from crystograph.pretrain.dataset import FIXED_EPOCH, mask_batch
 from crystograph.pretrain.masking import IGNORE_INDEX, MASK_RATE, N_TOKENS
@@ -31,10 +32,11 @@ class MaskedAtomCGCNN(nn.Module):
     """Token embedding → `n_conv` CGConv layers → per-atom classifier over 119 element classes."""
 
     def __init__(self, embed_dim: int = 64, n_conv: int = 3, n_rbf: int = 40, r_min: float = 0.0,
-                 r_max: float = 10.0, hidden_dim: int | None = None):
+                 r_max: float = 10.0, hidden_dim: int | None = None, init_std: float = PretrainConfig.embed_init_std):
         super().__init__()
         self.embed_dim = embed_dim
         self.embedding = nn.Embedding(N_TOKENS, embed_dim)  # [119, d]: the exported atom embedding
+        nn.init.normal_(self.embedding.weight, std=init_std)
         self.rbf = GaussianRBF(r_min, r_max, n_rbf)
         self.convs = nn.ModuleList(CGConv(embed_dim, dim=n_rbf, aggr="add", batch_norm=True) for _ in range(n_conv))
         hidden_dim = hidden_dim or embed_dim

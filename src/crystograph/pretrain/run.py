@@ -191,6 +191,7 @@ def pretrain(
     graph_config: GraphConfig | None = None,
     progress: bool = True,
     n_conv: int = PretrainConfig.n_conv,
+    embed_init_std: float = PretrainConfig.embed_init_std,
     val_fraction: float = PretrainConfig.val_fraction,
     cache_dir: Path | str | None = None,
     accelerator: str = "auto",
@@ -244,7 +245,7 @@ def pretrain(
 
     decay_epoch = max(1, round(DECAY_FRACTION * epochs))
     model = MaskedAtomCGCNN(embed_dim=embed_dim, n_conv=n_conv, n_rbf=graph_config.n_rbf_r,
-                            r_min=graph_config.r_min, r_max=graph_config.r_max)
+                            r_min=graph_config.r_min, r_max=graph_config.r_max, init_std=embed_init_std)
     module = MaskedAtomModule(model, lr=lr, decay_epoch=decay_epoch, max_minutes=max_minutes,
                               decay_fraction=DECAY_FRACTION, seed=seed)
 
@@ -314,7 +315,7 @@ def pretrain(
         "wall_s": wall_s,
         "embedding": {"path": EMBEDDING_FILE, "key": EMBEDDING_KEY, "shape": [N_TOKENS, embed_dim],
                       "rows": "atomic number (row 0 = MASK token)"},
-        "config": {"embed_dim": embed_dim, "n_conv": n_conv, "epochs": epochs, "max_minutes": max_minutes,
+        "config": {"embed_dim": embed_dim, "embed_init_std": embed_init_std, "n_conv": n_conv, "epochs": epochs, "max_minutes": max_minutes,
                    "batch_size": batch_size, "lr": lr, "lr_decay_epoch": decay_epoch, "seed": seed,
                    "val_fraction": val_fraction, "mask_rate": module.mask_rate, "min_atoms": MIN_ATOMS,
                    "graph": dataclasses.asdict(graph_config)},
