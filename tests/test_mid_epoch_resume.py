@@ -73,3 +73,23 @@ def test_sampler_skips_the_trained_batches_of_the_resumed_epoch_only():
     assert list(sampler) == whole[4:] and len(sampler) == 10
     sampler.set_epoch(3)
     assert len(list(sampler)) == 10  # later epochs are whole
+
+
+def test_resume_in_the_last_epoch_of_a_step_budget_with_early_stopping(tmp_path, monkeypatch):
+    """A step budget that ends mid-epoch leaves that epoch without a validation; a fit resumed inside it (a fresh
+    process: no validation metric logged yet) must still finish, with early stopping on."""
+    graphs, _ = build_graphs(synthetic_records(24), targets=["a"], progress=False)
+
+    def fit_once(out_dir):
+        torch.manual_seed(0)
+        model = CrysToGraph(ModelConfig.preset("small", hidden_dim=16, num_heads=2, head_dim=8, n_etgc=1))
+        tcfg = TrainConfig(lr=3e-3, epochs=5, max_steps=12, batch_size=4, patience=3, seed=1)
+        return fit_mod.fit(model, graphs[:20], graphs[20:], tcfg, out_dir, progress=False)
+
+    run = tmp_path / "killed"
+    monkeypatch.setattr(fit_mod, "interval_checkpoint", _killing_checkpoint(at_step=11))  # epoch 2, batch 1 of 5
+    with pytest.raises(Killed):
+        fit_once(run)
+    monkeypatch.undo()
+    result = fit_once(run)
+    assert result.epochs == 3 and np.isfinite(result.val_mae)  # two whole epochs and the budget's partial third

@@ -204,7 +204,10 @@ def fit(
                          "(each process takes an equal slice of every batch)")
     has_val = len(val_graphs) > 0
     monitor = "val_mae" if has_val else "train_loss"
-    early = ([EarlyStopping(monitor=monitor, mode="min", patience=train_config.patience)]
+    # checked when a validation ends (the same decisions as at the epoch's end): a step budget can end an epoch
+    # before its validation, and a fit resumed in that epoch has no validation metric to check there
+    early = ([EarlyStopping(monitor=monitor, mode="min", patience=train_config.patience,
+                            check_on_train_epoch_end=False)]
              if has_val and train_config.patience > 0 else [])
     accelerator = lightning_accelerator(train_config.accelerator)
     trainer, checkpoint = make_trainer(
