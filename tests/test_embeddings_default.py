@@ -245,3 +245,25 @@ def test_neighbour_agreement_tells_chemistry_from_chance():
     assert clustered["observed"] == 1.0 and clustered["chance_mean"] < 0.4 and clustered["p_value"] < 0.01
     noise = proj.neighbour_agreement(rng.normal(size=(40, 8)), labels, draws=200)
     assert noise["observed"] < 0.6 and noise["p_value"] > 0.01
+
+
+def test_train_runs_with_the_shipped_default_table(tmp_path):
+    """`crystograph train … --atom-embeddings default` end to end on the table in the package."""
+    from tests.helpers_data import synthetic_records, write_csv
+
+    from crystograph.cli import app
+
+    if not embeddings.default_path().is_file():
+        pytest.skip("no default atom embeddings shipped yet")
+    data = write_csv(synthetic_records(10), tmp_path / "syn.csv")
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(data), "--target", "a", "--out", str(run), "--epochs", "1",
+                                      "--batch-size", "4", "--id-column", "id", "--atom-embeddings", "default",
+                                      "--no-progress"])
+    assert result.exit_code == 0, result.output
+    saved = (run / "config.yaml").read_text()
+    assert "atom_embedding_path: default" in saved
+    table = embeddings.load_table("default")
+    model = make(atom_embedding_path="default")
+    assert bool(table.covered[11]) and bool(table.covered[17])
+    assert torch.equal(model.atom_embedding[[11, 17]], table.table[[11, 17]])  # Na, Cl: the shipped rows
