@@ -1,8 +1,8 @@
 """Configuration dataclasses with the paper's defaults (Table A1, sections 2.1-2.3).
 
 One place holds every size and range: graph construction (`GraphConfig`), the network
-(`ModelConfig`), the training loop (`TrainConfig`) and masked-atom pretraining (`PretrainConfig`). The CLI flags and `--config run.yaml`
-mirror these fields one to one.
+(`ModelConfig`), the training loop (`TrainConfig`) and masked-atom pretraining (`PretrainConfig`). The CLI
+flags and `--config run.yaml` mirror these fields one to one.
 """
 
 from __future__ import annotations

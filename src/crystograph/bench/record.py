@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from crystograph.bench.runner import PreparedTask
     from crystograph.bench.settings import BenchSettings
 
+
 def score(y_true: np.ndarray, y_pred: np.ndarray, metric: str) -> float:
     y_true = np.asarray(y_true, dtype=float).ravel()
     y_pred = np.asarray(y_pred, dtype=float).ravel()

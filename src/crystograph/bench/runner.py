@@ -250,7 +250,8 @@ def _train_fold(k: int, fold_dir: Path, prep: PreparedTask, s: BenchSettings, co
     if s.model == "dummy":
         pred, n_epochs = mean_predictor(prep.y[tr], len(te), task.task_type), 0
     else:
-        limit = f"≤ {s.max_minutes} min" if s.max_minutes else f"until early stopping, ≤ {prep.train_config.epochs} epochs"
+        cap = prep.train_config.epochs
+        limit = f"≤ {s.max_minutes} min" if s.max_minutes else f"until early stopping, ≤ {cap} epochs"
         limit = f"≤ {s.max_steps} steps, {limit}" if s.max_steps else limit
         console.print(f"fold {k}: training on {len(tr)}, testing on {len(te)} ({limit}"
                       + (f", {s.members} members" if s.members > 1 else "") + ")")

@@ -1,5 +1,5 @@
 """What a benchmark run is asked for: the model, its label, folds, protocol and recipe options, checked before
-any data is read (`BenchSettings`, `check_protocol`), and the model / training set-up of one task."""
+any data is read (`BenchSettings`, `_check_protocol`), and the model / training set-up of one task."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ MODELS = ("crystograph", "cgcnn", "dummy")
 PROTOCOLS = ("budget", "converged")
 DEFAULT_BUDGET_MINUTES = 3.0
 PRECISIONS = ("fp32", "bf16")
+
 
 def model_label(model: str, preset: str = "small", layout: str = "stacked") -> str:
     """Name used in file names and tables: ``crystograph-small``, ``crystograph-paper-no_gwt``, ``cgcnn``, …"""
