@@ -159,9 +159,7 @@ def run_bench(
         raise InputError("--model", f"unknown model {model!r}; choose one of {', '.join(MODELS)} (ALIGNN runs "
                                     "externally: benchmarks/alignn_train.py on the exported folds CSV)")
     max_minutes = _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, weight_decay, precision,
-                                  patience, epochs, finetune_embeddings)
-    if max_steps is not None and (model == "dummy" or int(max_steps) < 1):
-        raise InputError("--max-steps", f"must be ≥ 1 and applies to trained models (got {max_steps}, --model {model})")
+                                  patience, epochs, finetune_embeddings, max_steps)
     layout, overrides = _check_overrides(model, preset, layout, model_overrides)
     out_dir = Path(out_dir)
     settings = BenchSettings(

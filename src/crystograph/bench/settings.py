@@ -192,7 +192,7 @@ def _resolve_embeddings(value: str | Path | None) -> Path | None:
 
 
 def _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, weight_decay, precision, patience,
-                    epochs, finetune_embeddings=False) -> float | None:
+                    epochs, finetune_embeddings=False, max_steps=None) -> float | None:
     """Validate the protocol/recipe options before any data is read; returns the per-fit budget in minutes."""
     if protocol not in PROTOCOLS:
         raise InputError("--protocol", f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
@@ -211,6 +211,8 @@ def _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, wei
         raise InputError("--patience", f"must be >= 0 (got {patience})")
     if epochs is not None and epochs < 1:
         raise InputError("--epochs", f"must be at least 1 (got {epochs})")
+    if max_steps is not None and (model == "dummy" or int(max_steps) < 1):
+        raise InputError("--max-steps", f"must be ≥ 1 and applies to trained models (got {max_steps}, --model {model})")
     if model != "crystograph":
         for flag, given in (("--atom-embeddings", atom_embeddings is not None), ("--precision", precision != "fp32"),
                             ("--finetune-embeddings", finetune_embeddings)):
