@@ -171,3 +171,19 @@ def test_example_train_config_names_only_train_options():
     path = Path(__file__).resolve().parent.parent / "examples" / "train_supercon.yaml"
     keys = {k.replace("-", "_") for k in yaml.safe_load(path.read_text())}
     assert keys and keys <= known, sorted(keys - known)
+
+
+@pytest.mark.slow  # two fresh interpreters importing torch
+def test_python_dash_m_runs_the_same_cli(tmp_path):
+    import subprocess
+    import sys
+
+    good = tmp_path / "good.cif"
+    synthetic_records(1)[0].structure.to(filename=str(good))
+    done = subprocess.run([sys.executable, "-m", "crystograph", "graph", str(good), str(tmp_path / "missing.cif")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "crystal graphs" in done.stdout  # the report table
+    assert "skipped 1 of 2" in done.stderr and "missing.cif: no such file" in done.stderr
+    assert "Usage: crystograph" in subprocess.run([sys.executable, "-m", "crystograph", "--help"],
+                                                  capture_output=True, text=True, timeout=300).stdout
