@@ -66,3 +66,14 @@ def test_unwritable_cache_never_fails_a_build(records, tmp_path):
     with pytest.warns(UserWarning, match="could not write"):
         graphs, skipped = build_graphs(records[:1], targets=["a"], cache_dir=blocker, progress=False)
     assert len(graphs) == 1 and not skipped
+
+
+def test_a_disordered_structure_is_named_as_such_with_a_cache(tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    from crystograph.structures import StructureRecord
+
+    mixed = Structure(Lattice.cubic(4.0), [{"Na": 0.5, "K": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    record = StructureRecord(id="m", structure=mixed, targets={"a": 1.0}, source="mixed.cif")
+    graphs, skipped = build_graphs([record], targets=["a"], cache_dir=tmp_path, progress=False)
+    assert not graphs and skipped[0].source == "mixed.cif" and "site 0 is disordered" in skipped[0].reason

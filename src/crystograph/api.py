@@ -87,17 +87,16 @@ class Predictor:
         return out
 
     def predict_structures(self, structures: Sequence, batch_size: int = 64, *, ids: Sequence[str] | None = None,
-                           progress: bool = False):
+                           progress: bool = False, graph_workers: int = 1):
         """Many structures → DataFrame (id, target, target_std, out_of_domain); unbuildable ones are listed in
         `df.attrs["skipped"]` instead of vanishing. `target_std` is NaN for a single model; `out_of_domain` says
-        why a structure lies outside the training data (unseen elements, cell size), "" otherwise."""
+        why a structure lies outside the training data (unseen elements, cell size), "" otherwise.
+        `graph_workers` > 1 builds the graphs in that many processes (0: every usable core)."""
         import pandas as pd
 
         from crystograph.data import build_graphs
-        from crystograph.structures import StructureRecord
-
         from crystograph.errors import InputError
-        from crystograph.structures import validate_structure
+        from crystograph.structures import StructureRecord, validate_structure
 
         ids = list(ids) if ids is not None else [str(i) for i in range(len(structures))]
         records, skipped = [], []
@@ -107,7 +106,7 @@ class Predictor:
                 records.append(StructureRecord(id=i, structure=structure, targets={}, source=str(i)))
             except InputError as err:
                 skipped.append(Skipped(err.source, err.reason))
-        graphs, graph_skipped = build_graphs(records, self.graph_config, progress=progress)
+        graphs, graph_skipped = build_graphs(records, self.graph_config, progress=progress, workers=graph_workers)
         skipped += graph_skipped
         frame = pd.DataFrame({"id": [g.sample_id for g in graphs]})
         if graphs:

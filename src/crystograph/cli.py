@@ -157,6 +157,8 @@ def _positive(value: Optional[float]) -> Optional[float]:
 
 SPECIES_HELP = "Element symbols for POSCARs without a species line, e.g. 'Na Cl' (else a POTCAR beside them)."
 RECURSIVE_HELP = "Read subfolders of input folders too (otherwise they are listed as ignored)."
+GRAPH_WORKERS_HELP = ("Processes that build the graphs (0: every usable core; 1: this process; small inputs are "
+                      "built here anyway). The graphs are the same for any count.")
 # Model-size knobs of `train` and `bench` (default: the preset's value); the ablation studies vary them.
 NEtgcOption = typer.Option(None, "--n-etgc", min=0, help="eTGC blocks (default: the preset's).")
 NGwtOption = typer.Option(None, "--n-gwt", min=0, help="GwT layers (default: the preset's).")
@@ -287,6 +289,7 @@ def train(
     strict: bool = typer.Option(False, help="Stop at the first bad input (exit 2)."),
     stream_graphs: bool = typer.Option(False, help="Keep the graphs on disk (a graph store in the cache) and read "
                                        "each batch from there: memory no longer grows with the dataset."),
+    graph_workers: int = typer.Option(0, min=0, help=GRAPH_WORKERS_HELP),
     progress: bool = typer.Option(True, help="Progress bars."),
     config: Optional[Path] = ConfigOption,
 ):
@@ -316,7 +319,7 @@ def train(
     _check_output(out_dir, folder=True)
     records, skipped, ignored = _read(data, fmt, target, id_column, cif_column, strict, recursive, poscar_species)
     graphs, graph_skipped = build_graphs(records, graph_cfg, targets=target, cache_dir=default_cache_dir() / "graphs",
-                                         progress=progress, strict=strict,
+                                         progress=progress, strict=strict, workers=graph_workers,
                                          store_dir=default_cache_dir() / "stores" if stream_graphs else None)
     del records  # with --stream-graphs the parsed structures are the last per-structure objects in memory
     skipped += graph_skipped
@@ -354,6 +357,7 @@ def predict(
     recursive: bool = typer.Option(False, help=RECURSIVE_HELP),
     poscar_species: Optional[str] = typer.Option(None, help=SPECIES_HELP),
     strict: bool = typer.Option(False, help="Stop at the first bad input (exit 2; nothing written)."),
+    graph_workers: int = typer.Option(0, min=0, help=GRAPH_WORKERS_HELP),
     config: Optional[Path] = ConfigOption,
 ):
     """Predict with a trained run or a shipped model (--model): ensemble mean and std per structure (std empty
@@ -373,7 +377,7 @@ def predict(
     model = load_model(run_dir, device=device, allow_partial=allow_partial)
     records, skipped, ignored = _read(structures, fmt, None, id_column, cif_column, strict, recursive, poscar_species)
     frame = model.predict_structures([r.structure for r in records], batch_size=batch_size,
-                                     ids=[r.id for r in records], progress=True)
+                                     ids=[r.id for r in records], progress=True, graph_workers=graph_workers)
     skipped += frame.attrs.pop("skipped", [])
     report_skipped(skipped, len(frame) + len(skipped), "structures", ignored)
     _strict_exit(skipped, strict)
@@ -482,6 +486,7 @@ def demo(
     out_dir: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
     preset: str = typer.Option("small"),
     seed: int = typer.Option(0),
+    graph_workers: int = typer.Option(0, min=0, help=GRAPH_WORKERS_HELP),
     progress: bool = typer.Option(True),
     config: Optional[Path] = ConfigOption,
 ):
@@ -497,7 +502,7 @@ def demo(
     report_skipped(list(data.skipped), len(data.records) + len(data.skipped), "MOFs")
     graph_cfg = GraphConfig()
     graphs, skipped = build_graphs(data.records, graph_cfg, targets=[prop], cache_dir=default_cache_dir() / "graphs",
-                                   progress=progress)
+                                   progress=progress, workers=graph_workers)
     report_skipped(skipped, len(graphs) + len(skipped), "graphs")
     model_cfg = ModelConfig.preset(preset, graph=graph_cfg)
     train_cfg = TrainConfig.preset(preset, max_minutes=max_minutes, patience=30, seed=seed,

@@ -97,6 +97,8 @@ def bench(
     seed: int = typer.Option(0),
     device: str = typer.Option("auto"),
     strict: bool = typer.Option(False, help="Stop at the first bad record."),
+    graph_workers: int = typer.Option(1, min=0, help="Processes that build the graphs (default 1, the benchmark's "
+                                                     "share of the machine; 0: every usable core)."),
     progress: bool = typer.Option(True),
     config: Optional[Path] = ConfigOption,
 ):
@@ -121,7 +123,8 @@ def bench(
                         limit=limit, epochs=epochs, accelerator=device, allow_download=download, progress=progress,
                         protocol=protocol, ensemble=ensemble, atom_embeddings=atom_embeddings,
                         weight_decay=weight_decay, precision=precision, patience=patience,
-                        finetune_embeddings=finetune_embeddings, max_steps=max_steps, model_overrides=knobs)
+                        finetune_embeddings=finetune_embeddings, max_steps=max_steps, model_overrides=knobs,
+                        graph_workers=graph_workers)
     table = Table(title=f"benchmark: {model} ({protocol})")
     for col in ("task", "metric", "mean", "std", "folds"):
         table.add_column(col)

@@ -139,6 +139,7 @@ def run_bench(
     finetune_embeddings: bool = False,
     max_steps: int | None = None,
     model_overrides: dict[str, Any] | None = None,
+    graph_workers: int = 1,
 ) -> list[dict[str, Any]]:
     """Benchmark `model` on `tasks` (names or groups, see `registry.GROUPS`); returns the results dicts.
 
@@ -152,7 +153,8 @@ def run_bench(
     the model's recipe); precision: fp32 | bf16; patience: early-stopping patience in epochs (default TrainConfig's);
     max_steps: optimiser steps per fit (a budget independent of the machine's load; the clock cap still applies);
     model_overrides: ModelConfig / GraphConfig fields set over the preset (CrysToGraph; they name the results
-    ``<model label>-<field>_<value>…``, see `study.variant_suffix`)."""
+    ``<model label>-<field>_<value>…``, see `study.variant_suffix`); graph_workers: processes that build the graphs
+    (default 1, the benchmark's own share of the machine; 0 = every usable core; the graphs do not depend on it)."""
     from rich.console import Console
 
     if model not in MODELS:
@@ -171,7 +173,8 @@ def run_bench(
         command=command if command is not None else " ".join(sys.argv), progress=progress, plot=plot,
         protocol=protocol, ensemble=int(ensemble), atom_embeddings=_resolve_embeddings(atom_embeddings),
         finetune_embeddings=bool(finetune_embeddings), weight_decay=weight_decay, precision=precision,
-        patience=patience, max_steps=None if max_steps is None else int(max_steps), model_overrides=overrides)
+        patience=patience, max_steps=None if max_steps is None else int(max_steps), model_overrides=overrides,
+        graph_workers=int(graph_workers))
     console = Console(stderr=True, quiet=not progress)
     return [_run_task(task, settings, console) for task in resolve_tasks(tasks)]
 
@@ -213,7 +216,7 @@ def _prepare(task: Task, s: BenchSettings, console) -> PreparedTask:
 
         factory, gcfg, tcfg, extra = _setup_model(task, s)
         graphs, graph_skipped = build_graphs(loaded.records, gcfg, targets=[task.target], cache_dir=s.graph_cache,
-                                             progress=s.progress, strict=s.strict)
+                                             progress=s.progress, strict=s.strict, workers=s.graph_workers)
         ids = [str(g.sample_id) for g in graphs]
         y = np.concatenate([g.y.numpy() for g in graphs]).reshape(-1, 1) if graphs else np.zeros((0, 1))
     prep = PreparedTask(task, loaded, fold_of, verified, ids, y, graphs, graph_skipped, factory, tcfg, extra, notes,

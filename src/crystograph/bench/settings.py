@@ -85,6 +85,7 @@ class BenchSettings:
     max_steps: int | None = None  # optimiser steps per fit (reproducible, unlike the clock)
     # ModelConfig / GraphConfig fields set over the preset (CrysToGraph only; those equal to the preset's left out)
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    graph_workers: int = 1  # processes building the graphs (not in the fingerprint: the graphs do not depend on it)
 
     @property
     def label(self) -> str:

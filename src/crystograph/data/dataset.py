@@ -117,16 +117,18 @@ def build_graphs(
     strict: bool = False,
     description: str = "building graphs",
     store_dir: Path | str | None = None,
+    workers: int = 1,
 ) -> tuple[list["CrystalGraph"], list[Skipped]]:
     """Build (or load from cache) one graph per record; failures are returned as `Skipped`. With `store_dir`,
     the graphs go to a `GraphStore` under ``store_dir/<store_key>`` (read back one graph at a time, so memory does
-    not grow with the dataset) and that store is returned; a finished store of the same records is reused."""
+    not grow with the dataset) and that store is returned; a finished store of the same records is reused.
+    `workers` > 1 builds in that many processes (0: every usable core; `data.parallel`), with the same result."""
+    from crystograph.data.parallel import built_in_workers, resolve_workers
     from crystograph.data.store import GraphStore, GraphStoreWriter
-    from crystograph.graphs import build_graph
     from crystograph.progress import track
 
     graph_config = graph_config or GraphConfig()
-    cache = GraphCache(Path(cache_dir)) if cache_dir is not None else None
+    n_workers = resolve_workers(workers, len(records))  # checks the option before any work
     writer = None
     if store_dir is not None:
         root = Path(store_dir) / store_key(records, graph_config, targets)
@@ -134,39 +136,59 @@ def build_graphs(
             done = json.loads((root / "skipped.json").read_text())
             return GraphStore(root), [Skipped(s, r) for s, r in done]
         writer = GraphStoreWriter(root)
+    cache_root = str(cache_dir) if cache_dir is not None else None
+    if n_workers > 1:
+        outcomes = built_in_workers(records, graph_config, cache_root, n_workers)
+    else:
+        outcomes = (_build_here(r, graph_config, cache_root) for r in records)
     graphs: list[CrystalGraph] = []
     skipped: list[Skipped] = []
-    for record in track(records, description=description, enabled=progress):
-        try:
-            y = _target_tensor(record, targets) if targets else None
-            key = structure_key(record.structure, graph_config) if cache else ""
-            graph = cache.load(key) if cache else None
-            if graph is None:
-                graph = build_graph(record.structure, graph_config, source=record.source, expand_features=False)
-                if cache:
-                    cache.save(key, graph)
-        except InputError as err:
-            if strict:
-                raise
-            skipped.append(Skipped(err.source, err.reason))
-            continue
-        except Exception as err:  # a bug or an odd structure: report it against the record, keep going
-            if strict:
-                raise InputError(record.source, f"graph construction failed: {err}") from err
-            skipped.append(Skipped(record.source, f"graph construction failed: {type(err).__name__}: {err}"))
-            continue
-        if y is not None:
-            graph.y = y
-        graph.sample_id = record.id
-        if writer is not None:
-            writer.append(graph)
-        else:
-            graphs.append(graph)
+    try:
+        for record, outcome in zip(track(records, description=description, enabled=progress), outcomes):
+            try:
+                y = _target_tensor(record, targets) if targets else None
+                graph = _graph_of(outcome, strict)
+            except InputError as err:
+                if strict:
+                    raise
+                skipped.append(Skipped(err.source, err.reason))
+                continue
+            if y is not None:
+                graph.y = y
+            graph.sample_id = record.id
+            if writer is not None:
+                writer.append(graph)
+            else:
+                graphs.append(graph)
+    finally:
+        outcomes.close()  # stops the workers when a strict error ends the loop early
     if writer is not None:
         store = writer.close()
         (store.root / "skipped.json").write_text(json.dumps([[s.source, s.reason] for s in skipped]))
         return store, skipped
     return graphs, skipped
+
+
+def _build_here(record: "StructureRecord", graph_config: GraphConfig, cache_root: str | None) -> tuple:
+    """`parallel.build_one` in this process; an unexpected error comes back as ("error", source, text, err)."""
+    from crystograph.data.parallel import build_one
+
+    try:
+        return build_one(record.structure, record.source, graph_config, cache_root)
+    except Exception as err:  # a bug or an odd structure: reported against the record
+        return ("error", record.source, f"{type(err).__name__}: {err}", err)
+
+
+def _graph_of(outcome: tuple, strict: bool) -> "CrystalGraph":
+    """The graph of a build outcome, or the `InputError` that names its record and reason."""
+    if outcome[0] == "ok":
+        return outcome[1]
+    if outcome[0] == "skip":
+        raise InputError(outcome[1], outcome[2])
+    err = InputError(outcome[1], f"graph construction failed: {outcome[2]}")
+    if strict and len(outcome) > 3:
+        raise err from outcome[3]
+    raise err
 
 
 @dataclasses.dataclass

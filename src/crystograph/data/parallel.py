@@ -1,0 +1,132 @@
+"""Graphs of many structures built in worker processes (`build_graphs(..., workers=N)`).
+
+Each worker runs the same `build_graph` as the serial path (one structure at a time, one thread), reads and
+writes the same graph cache (its writes are atomic and per-writer, so workers never clash), and sends back
+plain numpy arrays, never shared-memory tensors (a dataset would otherwise hold one file descriptor per
+tensor). Results come back in record order, so a parallel build returns exactly the serial build's graphs and
+skip list. Workers are forked on Linux (no re-import of the caller's script, as PyTorch's DataLoader does) and
+spawned elsewhere (macOS, Windows: the calling script needs the usual `if __name__ == "__main__":` guard);
+starting them costs up to a few seconds, so small inputs stay in this process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crystograph.config import GraphConfig
+from crystograph.errors import InputError
+
+if TYPE_CHECKING:
+    from crystograph.structures import StructureRecord
+
+MIN_PER_WORKER = 32  # fewer records than this per worker: the start-up cost is not worth a pool
+CHUNK = 16  # records sent to a worker at a time
+
+
+def usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def resolve_workers(workers: int, n_records: int) -> int:
+    """Worker processes for `n_records`: `workers` (0 = every usable core), capped so each gets enough work;
+    1 means build in this process."""
+    if workers < 0:
+        raise ValueError(f"graph workers must be >= 0 (0 = every usable core), not {workers}")
+    wanted = usable_cpus() if workers == 0 else workers
+    return max(1, min(wanted, n_records // MIN_PER_WORKER))
+
+
+def build_one(structure, source: str, graph_config: GraphConfig, cache_root: str | None):
+    """Compact graph of one structure through the cache: the serial path's step, for the parent or a worker.
+
+    Returns ("ok", graph) or ("skip", source, reason) for an `InputError`; other exceptions propagate.
+    """
+    from crystograph.data.dataset import GraphCache
+    from crystograph.graphs import build_graph
+
+    cache = GraphCache(Path(cache_root)) if cache_root is not None else None
+    key = _cache_key(structure, graph_config) if cache else None
+    try:
+        graph = cache.load(key) if key else None
+        if graph is None:
+            graph = build_graph(structure, graph_config, source=source, expand_features=False)
+            if key:
+                cache.save(key, graph)
+    except InputError as err:
+        return ("skip", err.source, err.reason)
+    return ("ok", graph)
+
+
+def _cache_key(structure, graph_config: GraphConfig) -> str | None:
+    """The structure's cache key, or None for a structure the key cannot describe (e.g. disordered sites):
+    such a structure goes uncached to `build_graph`, which names what is wrong with it."""
+    from crystograph.data.dataset import structure_key
+
+    try:
+        return structure_key(structure, graph_config)
+    except Exception:
+        return None
+
+
+_SHARED: dict[str, Any] = {}  # in a worker: the records, graph config and cache root of its pool
+
+
+def _worker_init(records: Sequence["StructureRecord"], graph_config: GraphConfig, cache_root: str | None) -> None:
+    """Runs once per worker: one thread; the inputs arrive here (copied by fork, or pickled once for spawn),
+    so a task is only a record's index."""
+    import torch
+
+    torch.set_num_threads(1)
+    _SHARED.update(records=records, graph_config=graph_config, cache_root=cache_root)
+
+
+def _worker_task(index: int) -> tuple:
+    """`build_one` of record `index` in a worker; graphs travel as numpy arrays, unexpected errors as text."""
+    import torch
+
+    record = _SHARED["records"][index]
+    try:
+        outcome = build_one(record.structure, record.source, _SHARED["graph_config"], _SHARED["cache_root"])
+    except Exception as err:  # reported against the record by the parent
+        return ("error", record.source, f"{type(err).__name__}: {err}")
+    if outcome[0] == "ok":
+        graph = outcome[1]
+        arrays = {key: graph[key].numpy() for key in graph.keys() if torch.is_tensor(graph[key])}
+        return ("ok", arrays, int(graph.num_nodes))
+    return outcome
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+
+
+def built_in_workers(records: Sequence["StructureRecord"], graph_config: GraphConfig, cache_root: str | None,
+                     workers: int) -> Iterator[tuple]:
+    """Outcomes of `build_one` for every record, in record order, from `workers` processes; an unexpected error
+    comes back as ("error", source, text). Stopping the iteration early cancels the pending work."""
+    import torch
+
+    from crystograph.graphs import CrystalGraph
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_worker_init,
+                               initargs=(records, graph_config, cache_root))
+    try:
+        for outcome in pool.map(_worker_task, range(len(records)), chunksize=CHUNK):
+            if outcome[0] == "ok":
+                _, arrays, n = outcome
+                tensors = {key: torch.from_numpy(value) for key, value in arrays.items()}
+                yield ("ok", CrystalGraph(**tensors, num_nodes=n))
+            else:
+                yield outcome
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

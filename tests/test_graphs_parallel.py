@@ -1,0 +1,64 @@
+"""Graphs built in worker processes equal the serial build: same graphs, same order, same skips, same errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+from crystograph.data import build_graphs
+from crystograph.data.parallel import MIN_PER_WORKER, resolve_workers, usable_cpus
+from crystograph.errors import InputError
+from crystograph.structures import StructureRecord
+from tests.helpers_data import synthetic_records
+
+
+def _records_with_bad_ones(n: int) -> list[StructureRecord]:
+    records = synthetic_records(n)
+    isolated = Structure(Lattice.cubic(60.0), ["Na"], [[0, 0, 0]])  # no 12 neighbours within 20 Å
+    disordered = Structure(Lattice.cubic(4.0), [{"Na": 0.5, "K": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    records[5] = StructureRecord(id="lonely", structure=isolated, targets={"a": 1.0}, source="lonely.cif")
+    records[40] = StructureRecord(id="mixed", structure=disordered, targets={"a": 1.0}, source="mixed.cif")
+    records[50] = StructureRecord(id="no-target", structure=records[50].structure, targets={}, source="row 50")
+    return records
+
+
+def test_worker_count_is_checked_and_capped():
+    with pytest.raises(ValueError, match=">= 0"):
+        resolve_workers(-1, 1000)
+    assert resolve_workers(1, 10_000) == 1
+    assert resolve_workers(4, 10) == 1  # too few records for a pool
+    assert resolve_workers(4, 2 * MIN_PER_WORKER) == 2
+    assert resolve_workers(0, 10_000) == min(usable_cpus(), 10_000 // MIN_PER_WORKER)
+
+
+def test_build_graphs_refuses_a_negative_worker_count_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="graph workers"):
+        build_graphs(synthetic_records(2), targets=["a"], cache_dir=tmp_path, progress=False, workers=-2)
+    assert not list(tmp_path.rglob("*.pt"))
+
+
+@pytest.mark.slow  # starts worker interpreters
+def test_workers_give_the_serial_graphs_and_skips(tmp_path):
+    records = _records_with_bad_ones(2 * MIN_PER_WORKER + 3)
+    serial, serial_skips = build_graphs(records, targets=["a"], progress=False, workers=1)
+    pooled, pooled_skips = build_graphs(records, targets=["a"], cache_dir=tmp_path, progress=False, workers=2)
+    assert [(s.source, s.reason) for s in pooled_skips] == [(s.source, s.reason) for s in serial_skips]
+    assert {s.source for s in serial_skips} == {"lonely.cif", "mixed.cif", "row 50"}
+    assert [g.sample_id for g in pooled] == [g.sample_id for g in serial]
+    for a, b in zip(serial, pooled):
+        assert set(a.keys()) == set(b.keys()) and a.num_nodes == b.num_nodes
+        for key in a.keys():
+            if torch.is_tensor(a[key]):
+                assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), key
+    assert len(list(tmp_path.rglob("*.pt"))) == len(pooled) + 1  # the workers filled the cache (+ "row 50")
+    again, _ = build_graphs(records, targets=["a"], cache_dir=tmp_path, progress=False, workers=2)
+    assert all(torch.equal(a.edge_vec, b.edge_vec) for a, b in zip(serial, again))
+
+
+@pytest.mark.slow  # starts worker interpreters
+def test_strict_stops_at_the_first_bad_record_with_workers():
+    records = _records_with_bad_ones(2 * MIN_PER_WORKER + 3)
+    with pytest.raises(InputError) as caught:
+        build_graphs(records, targets=["a"], progress=False, strict=True, workers=2)
+    assert caught.value.source == "lonely.cif"
