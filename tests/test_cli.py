@@ -187,3 +187,27 @@ def test_python_dash_m_runs_the_same_cli(tmp_path):
     assert "skipped 1 of 2" in done.stderr and "missing.cif: no such file" in done.stderr
     assert "Usage: crystograph" in subprocess.run([sys.executable, "-m", "crystograph", "--help"],
                                                   capture_output=True, text=True, timeout=300).stdout
+
+
+def test_option_errors_are_one_line_but_bugs_keep_their_traceback(tmp_path, monkeypatch):
+    from crystograph.config import ModelConfig
+    from crystograph.errors import ConfigError, CrystographError
+
+    with pytest.raises(ConfigError) as caught:
+        ModelConfig(dropout=1.5)
+    assert isinstance(caught.value, CrystographError) and isinstance(caught.value, ValueError)
+    good = tmp_path / "good.cif"
+    synthetic_records(1)[0].structure.to(filename=str(good))
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setattr("crystograph.graphs.graph_summary", broken)
+    result = runner.invoke(app, ["graph", str(good)])
+    assert result.exit_code == 1 and isinstance(result.exception, ValueError)  # not passed off as a user error
+    monkeypatch.setattr("crystograph.graphs.build_graph", broken)  # a failed build is one skipped file
+    result = runner.invoke(app, ["graph", str(good)])
+    assert result.exit_code == 1 and "no usable input" in result.output  # every input skipped
+    result = runner.invoke(app, ["graph", str(good), "--strict"])
+    assert result.exit_code == 2 and "good.cif: graph construction failed" in result.output
+    assert "good.cif: graph construction failed: ValueError: an internal inconsistency" in result.output

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from crystograph.config import ModelConfig, PretrainConfig, TrainConfig
-from crystograph.errors import CrystographError, Skipped
+from crystograph.errors import CrystographError, InputError, Skipped
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="CrysToGraph: transformer graph networks for crystal properties.")
@@ -59,7 +59,8 @@ ConfigOption = typer.Option(None, "--config", help="YAML file setting any option
 
 
 def user_errors(func):
-    """Print CrystographError as one line and exit 2 instead of a traceback."""
+    """Print CrystographError (bad inputs and options) and unreadable paths as one line and exit 2; any other
+    exception is a bug and keeps its traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -69,9 +70,6 @@ def user_errors(func):
             console.print(f"[bold red]error:[/] {err}", highlight=False)
             raise typer.Exit(code=2) from None
         except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False)
-            raise typer.Exit(code=2) from None
-        except ValueError as err:
             console.print(f"[bold red]error:[/] {err}", highlight=False)
             raise typer.Exit(code=2) from None
 
@@ -175,7 +173,6 @@ PE_MODE_HELP = ("laplacian+rw (paper) | laplacian | rw (one part, the other zero
 def check_atom_embeddings(value: Optional[str], finetune: bool) -> None:
     """Before any work: the table exists and is readable ('default' is shipped), and --finetune-embeddings has one."""
     from crystograph.embeddings import load_table
-    from crystograph.errors import InputError
 
     if finetune and value is None:
         raise InputError("--finetune-embeddings", "needs --atom-embeddings (a table to fine-tune)")
@@ -217,6 +214,12 @@ def graph(
             if strict:
                 raise
             skipped.append(Skipped(getattr(err, "source", record.source), getattr(err, "reason", str(err))))
+            continue
+        except Exception as err:  # a bug or an odd structure: reported against the file, as `build_graphs` does
+            reason = f"graph construction failed: {type(err).__name__}: {err}"
+            if strict:
+                raise InputError(record.source, reason) from err
+            skipped.append(Skipped(record.source, reason))
             continue
         row = {"id": record.id, "source": record.source, **graph_summary(g),
                "build_ms": 1000 * (time.perf_counter() - started)}

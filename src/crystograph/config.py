@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from crystograph.errors import ConfigError
+
 Frame = Literal["canonical", "lab"]
 PEMode = Literal["laplacian+rw", "laplacian", "rw", "periodic_rw", "none"]
 LapPEForm = Literal["projector", "eigvec"]
@@ -25,7 +27,7 @@ MAX_Z = 100  # elements Z = 1..MAX_Z have atom features
 def _check_choice(owner: str, name: str, value: Any, choices: Any) -> None:
     allowed = get_args(choices)
     if value not in allowed:
-        raise ValueError(f"{owner}.{name} = {value!r}; choose one of {', '.join(map(str, allowed))}")
+        raise ConfigError(f"{owner}.{name} = {value!r}; choose one of {', '.join(map(str, allowed))}")
 
 
 @dataclass
@@ -67,7 +69,8 @@ class GraphConfig:
         _check_choice("GraphConfig", "pe_mode", self.pe_mode, PEMode)
         _check_choice("GraphConfig", "lap_pe_form", self.lap_pe_form, LapPEForm)
         if self.k < 1 or self.max_radius <= 0:
-            raise ValueError(f"GraphConfig needs k >= 1 and max_radius > 0 (got k={self.k}, max_radius={self.max_radius})")
+            raise ConfigError(f"GraphConfig needs k >= 1 and max_radius > 0 "
+                              f"(got k={self.k}, max_radius={self.max_radius})")
 
     @property
     def edge_dim(self) -> int:
@@ -113,7 +116,7 @@ class ModelConfig:
         _check_choice("ModelConfig", "task", self.task, Task)
         _check_choice("ModelConfig", "precision", self.precision, Precision)
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"ModelConfig.dropout = {self.dropout}; it must be in [0, 1)")
+            raise ConfigError(f"ModelConfig.dropout = {self.dropout}; it must be in [0, 1)")
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> "ModelConfig":
@@ -123,7 +126,7 @@ class ModelConfig:
         elif name == "small":
             base = cls(hidden_dim=64, num_heads=4, head_dim=16, n_etgc=2, n_gwt=1)
         else:
-            raise ValueError(f"unknown preset {name!r}; choose 'small' or 'paper'")
+            raise ConfigError(f"unknown preset {name!r}; choose 'small' or 'paper'")
         return dataclasses.replace(base, **overrides)
 
 
@@ -159,7 +162,7 @@ class TrainConfig:
         of GPU epochs); `small` = lr 1e-3, which converges within a few CPU minutes (supercon holdout at
         1.5 min: 2.78 K MAE against 3.04 K with 1e-4)."""
         if name not in TRAIN_PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose 'small' or 'paper'")
+            raise ConfigError(f"unknown preset {name!r}; choose 'small' or 'paper'")
         return dataclasses.replace(cls(**TRAIN_PRESETS[name]), **overrides)
 
 
@@ -191,7 +194,7 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     names = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(names))
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
+        raise ConfigError(f"unknown {cls.__name__} keys: {', '.join(unknown)}")
     kwargs = dict(data)
     if cls is ModelConfig and isinstance(kwargs.get("graph"), dict):
         kwargs["graph"] = from_dict(GraphConfig, kwargs["graph"])

@@ -18,6 +18,10 @@ class InputError(CrystographError):
         super().__init__(f"{self.source}: {reason}")
 
 
+class ConfigError(CrystographError, ValueError):
+    """An option or configuration value that cannot work (a ValueError too, for callers that catch those)."""
+
+
 class CheckpointError(CrystographError):
     """A checkpoint that cannot be loaded safely or does not match this version."""
 

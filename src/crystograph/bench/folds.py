@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from crystograph.bench.registry import MATBENCH_SEED, N_FOLDS, UNCONVBENCH_SEED, Task
-from crystograph.errors import InputError
+from crystograph.errors import ConfigError, InputError
 
 
 def fold_index(n: int, seed: int, *, y: Sequence | None = None, stratified: bool = False,
@@ -65,7 +65,7 @@ def assign_folds(loaded, seed: int = 0) -> dict[str, int]:
         return dict(zip(loaded.order, fold_index(len(loaded.order), UNCONVBENCH_SEED).tolist()))
     if task.fold_scheme == "kfold_by_id":
         return folds_by_id(loaded.order, seed)
-    raise ValueError(f"unknown fold scheme {task.fold_scheme!r}")
+    raise ConfigError(f"unknown fold scheme {task.fold_scheme!r}")
 
 
 def read_validation_file(path: str | Path, dataset: str | Sequence[str]):

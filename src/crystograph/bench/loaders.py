@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from crystograph.bench.registry import Task
-from crystograph.errors import InputError, Skipped
+from crystograph.errors import ConfigError, InputError, Skipped
 
 _SHA_RE = re.compile(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}")
 
@@ -145,7 +145,7 @@ def _apply_filters(df, filters: Sequence[tuple[str, str, object]]):
         elif op == "notna":
             mask &= col.notna()
         else:
-            raise ValueError(f"unknown filter op {op!r}")
+            raise ConfigError(f"unknown filter op {op!r}")
     return df[mask]
 
 
@@ -158,7 +158,7 @@ def _sample(df, task: Task):
     elif isinstance(task.sample, int) and task.sample >= 1:
         picked = df.sample(n=min(task.sample, len(df)), random_state=task.sample_seed)
     else:
-        raise ValueError(f"task {task.name}: sample must be a row count >= 1 or a fraction in (0, 1)")
+        raise ConfigError(f"task {task.name}: sample must be a row count >= 1 or a fraction in (0, 1)")
     return picked.sort_index()
 
 
@@ -360,10 +360,10 @@ def load_task(task: Task, data_dir: str | Path | None = None, *, limit: int | No
     if task.loader == "local_csv":
         return load_local(task, data_dir, limit=limit, strict=strict, progress=progress, ids=ids)
     if ids is not None:
-        raise ValueError(f"task {task.name}: selecting rows by id is supported for local tasks only")
+        raise ConfigError(f"task {task.name}: selecting rows by id is supported for local tasks only")
     if task.loader == "matbench_download":
         return load_matbench(task, data_dir, limit=limit, strict=strict, progress=progress,
                              allow_download=allow_download)
     if task.loader == "unconvbench_file":
         return load_unconvbench(task, data_dir, limit=limit, strict=strict, progress=progress)
-    raise ValueError(f"unknown loader {task.loader!r}")
+    raise ConfigError(f"unknown loader {task.loader!r}")

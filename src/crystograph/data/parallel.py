@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crystograph.config import GraphConfig
-from crystograph.errors import InputError
+from crystograph.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
     from crystograph.structures import StructureRecord
@@ -41,7 +41,7 @@ def resolve_workers(workers: int, n_records: int) -> int:
     """Worker processes for `n_records`: `workers` (0 = every usable core), capped so each gets enough work;
     1 means build in this process."""
     if workers < 0:
-        raise ValueError(f"graph workers must be >= 0 (0 = every usable core), not {workers}")
+        raise ConfigError(f"graph workers must be >= 0 (0 = every usable core), not {workers}")
     wanted = usable_cpus() if workers == 0 else workers
     return max(1, min(wanted, n_records // MIN_PER_WORKER))
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import KFold
 
+from crystograph.errors import ConfigError
+
 
 def kfold_indices(n: int, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """[(train_idx, test_idx)] for k shuffled folds; the same (n, k, seed) always gives the same folds."""
     if k < 2:
-        raise ValueError(f"k-fold cross-validation needs k >= 2 (got {k})")
+        raise ConfigError(f"k-fold cross-validation needs k >= 2 (got {k})")
     if n < k:
-        raise ValueError(f"{n} samples cannot be split into {k} folds")
+        raise ConfigError(f"{n} samples cannot be split into {k} folds")
     return [(tr, te) for tr, te in KFold(k, shuffle=True, random_state=seed).split(np.arange(n))]
 
 

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from crystograph.config import GraphConfig
+from crystograph.errors import ConfigError
 
 EIG_TOL = 1e-6
 # Cells with more atoms than this take the sparse paths (a few eigenpairs of the sparse Laplacian, sparse
@@ -204,7 +205,7 @@ def laplacian_pe(w, dim: int, form: str = "projector") -> np.ndarray:
     (falls back to dense eigh if it cannot certify its result).
     """
     if form not in ("projector", "eigvec"):
-        raise ValueError(f"unknown lap_pe_form {form!r}; choose 'projector' or 'eigvec'")
+        raise ConfigError(f"unknown lap_pe_form {form!r}; choose 'projector' or 'eigvec'")
     n = w.shape[0]
     out = np.zeros((n, dim))
     if dim == 0 or n == 0:
@@ -354,6 +355,6 @@ def positional_encoding(src, dst, shift: np.ndarray | None, n: int, cfg: GraphCo
         if cfg.pe_mode != "laplacian":
             out[:, lap_dim:] = random_walk_pe(w, rw_dim)
     else:
-        raise ValueError(f"unknown pe_mode {cfg.pe_mode!r}; choose 'laplacian+rw', 'laplacian', 'rw', "
-                         "'periodic_rw' or 'none'")
+        raise ConfigError(f"unknown pe_mode {cfg.pe_mode!r}; choose 'laplacian+rw', 'laplacian', 'rw', "
+                          "'periodic_rw' or 'none'")
     return torch.from_numpy(out)

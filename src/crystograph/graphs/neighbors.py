@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 import vesin
 
-from crystograph.errors import InputError
+from crystograph.errors import ConfigError, InputError
 from crystograph.graphs.frame import Frame, canonical_rotation
 
 OnIsolated = Literal["error", "warn", "ignore"]
@@ -104,9 +104,9 @@ def knn(
     """
     periodic = [bool(p) for p in periodic] if isinstance(periodic, (tuple, list, np.ndarray)) else bool(periodic)
     if frame not in ("canonical", "lab"):
-        raise ValueError(f"frame must be 'canonical' or 'lab', not {frame!r}")
+        raise ConfigError(f"frame must be 'canonical' or 'lab', not {frame!r}")
     if on_isolated_atoms not in ("error", "warn", "ignore"):
-        raise ValueError(f"on_isolated_atoms must be 'error', 'warn' or 'ignore', not {on_isolated_atoms!r}")
+        raise ConfigError(f"on_isolated_atoms must be 'error', 'warn' or 'ignore', not {on_isolated_atoms!r}")
     points = np.ascontiguousarray(positions, dtype=np.float64).reshape(-1, 3)  # [n, 3]
     box = np.ascontiguousarray(lattice, dtype=np.float64).reshape(3, 3)
     n = points.shape[0]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crystograph.errors import ConfigError
+
 
 class RowBatchNorm(nn.BatchNorm1d):
     """``BatchNorm1d`` over rows (nodes, edges or line-graph edges) of a ``[rows, dim]`` tensor.
@@ -35,7 +37,7 @@ class FeedForward(nn.Module):
     def __init__(self, dim: int, ffn_mult: int = 2, norm: str = "batch", dropout: float = 0.0):
         super().__init__()
         if norm not in ("batch", "layer"):
-            raise ValueError(f"norm must be 'batch' or 'layer', got {norm!r}")
+            raise ConfigError(f"norm must be 'batch' or 'layer', got {norm!r}")
         self.lin1 = nn.Linear(dim, ffn_mult * dim)
         self.lin2 = nn.Linear(ffn_mult * dim, dim)
         self.dropout = nn.Dropout(dropout)
@@ -44,4 +46,3 @@ class FeedForward(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         h = F.gelu(self.lin1(x))  # [rows, ffn_mult * dim]; exact erf GELU (eq. 10)
         return self.norm(self.lin2(self.dropout(h)))  # [rows, dim]
-

@@ -36,6 +36,7 @@ from crystograph.config import N_ATOM_FEATURES, Layout, ModelConfig
 from crystograph.nn.etgc import ETGCBlock
 from crystograph.nn.gwt import GwT
 from crystograph.nn.heads import MeanPoolHead
+from crystograph.errors import ConfigError
 
 _LAYOUTS: tuple[str, ...] = get_args(Layout)
 
@@ -54,14 +55,14 @@ class CrysToGraph(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         if config.layout not in _LAYOUTS:
-            raise ValueError(f"unknown layout {config.layout!r}; choose one of {', '.join(_LAYOUTS)}")
+            raise ConfigError(f"unknown layout {config.layout!r}; choose one of {', '.join(_LAYOUTS)}")
         self.config = config
         self.layout = config.layout
         h, g = config.hidden_dim, config.graph
         n_etgc = 0 if self.layout == "gwt_only" else config.n_etgc
         n_gwt = 0 if self.layout == "no_gwt" else config.n_gwt
         if n_etgc + n_gwt == 0 or (self.layout == "parallel" and min(n_etgc, n_gwt) == 0):
-            raise ValueError(f"layout {self.layout!r} with n_etgc={config.n_etgc}, n_gwt={config.n_gwt} has no layers")
+            raise ConfigError(f"layout {self.layout!r} with n_etgc={config.n_etgc}, n_gwt={config.n_gwt} has no layers")
         self.uses_line_graph = n_etgc > 0 and self.layout != "no_line_graph"
         self.uses_gwt = n_gwt > 0
 

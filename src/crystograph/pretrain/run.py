@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from crystograph.config import GraphConfig, PretrainConfig
-from crystograph.errors import Skipped
+from crystograph.errors import ConfigError, Skipped
 from crystograph.pretrain.dataset import FIXED_EPOCH, slim_graph
 from crystograph.pretrain.masking import IGNORE_INDEX, MASK_TOKEN, MIN_ATOMS, N_TOKENS, expand_small_cell
 from crystograph.pretrain.model import MaskedAtomCGCNN, MaskedAtomModule
@@ -171,7 +171,7 @@ def save_atom_embedding(table: torch.Tensor, path: Path) -> Path:
 
     table = table.detach().to("cpu", torch.float32).contiguous()  # [119, d]
     if table.shape[0] != N_TOKENS:
-        raise ValueError(f"atom embedding must have {N_TOKENS} rows, got {tuple(table.shape)}")
+        raise ConfigError(f"atom embedding must have {N_TOKENS} rows, got {tuple(table.shape)}")
     from crystograph.train.export import write_atomic
 
     metadata = {"format": "crystograph-atom-embedding", "rows": "atomic number Z (row 0 = MASK token)"}
@@ -228,15 +228,15 @@ def pretrain(
     pl.seed_everything(seed, workers=True, verbose=False)
 
     if not (epochs >= 1 and batch_size >= 1 and lr > 0 and (max_minutes is None or max_minutes > 0)):
-        raise ValueError(f"pretraining needs epochs ≥ 1, batch size ≥ 1, lr > 0 and max_minutes > 0 (got {epochs}, "
-                         f"{batch_size}, {lr}, {max_minutes})")
+        raise ConfigError(f"pretraining needs epochs ≥ 1, batch size ≥ 1, lr > 0 and max_minutes > 0 (got {epochs}, "
+                          f"{batch_size}, {lr}, {max_minutes})")
     expanded, skipped = _expand(records, MIN_ATOMS)
     skipped = [*read_skipped, *skipped]
     graphs, failed = build_graphs(expanded, graph_config, cache_dir=cache_dir, progress=progress, strict=strict,
                                   description="pretraining graphs")
     skipped += failed
     if not graphs:
-        raise ValueError(f"no usable structures for pretraining ({len(skipped)} skipped)")
+        raise ConfigError(f"no usable structures for pretraining ({len(skipped)} skipped)")
     graphs = [slim_graph(g, i) for i, g in enumerate(graphs)]
     tr, va = train_val_split(len(graphs), val_fraction, seed=seed)
     train_graphs = [graphs[i] for i in tr]

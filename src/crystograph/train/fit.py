@@ -34,6 +34,7 @@ from crystograph.train.checkpoints import (
 )
 from crystograph.train.quiet import quiet_lightning
 from crystograph.train.module import PropertyModule
+from crystograph.errors import ConfigError
 
 quiet_lightning()
 
@@ -164,10 +165,10 @@ def make_trainer(out_dir: Path, monitor: str, *, max_epochs: int, max_minutes: f
 def _property_module(model: nn.Module, train_graphs: Sequence, train_config: TrainConfig, task: str):
     """(module with the target scaler and schedule length, optimiser steps per epoch)."""
     if len(train_graphs) == 0:
-        raise ValueError("no training graphs")
+        raise ConfigError("no training graphs")
     y_train = stack_targets(train_graphs)
     if task == "classification" and not np.isin(y_train, (0.0, 1.0)).all():
-        raise ValueError("classification needs targets of 0 or 1 (found other values); use task='regression'")
+        raise ConfigError("classification needs targets of 0 or 1 (found other values); use task='regression'")
     scaler = TargetScaler.fit(y_train) if task == "regression" else TargetScaler.identity(y_train.shape[1])
     steps_per_epoch = max(1, math.ceil(len(train_graphs) / train_config.batch_size))
     total_steps = min(steps_per_epoch * train_config.epochs, train_config.max_steps or 2**62)
@@ -200,8 +201,8 @@ def fit(
     # DDP: every process loads its slice of each global batch (see EpochShuffleSampler).
     rank, world = _rank_and_world(train_config)
     if world > 1 and train_config.batch_size % world:
-        raise ValueError(f"--batch-size {train_config.batch_size} must be a multiple of the {world} training processes "
-                         "(each process takes an equal slice of every batch)")
+        raise ConfigError(f"--batch-size {train_config.batch_size} must be a multiple of the {world} training "
+                          "processes (each process takes an equal slice of every batch)")
     has_val = len(val_graphs) > 0
     monitor = "val_mae" if has_val else "train_loss"
     # checked when a validation ends (the same decisions as at the epoch's end): a step budget can end an epoch
