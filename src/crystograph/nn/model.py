@@ -33,10 +33,10 @@ import torch
 from torch import Tensor, nn
 
 from crystograph.config import N_ATOM_FEATURES, Layout, ModelConfig
+from crystograph.errors import ConfigError
 from crystograph.nn.etgc import ETGCBlock
 from crystograph.nn.gwt import GwT
 from crystograph.nn.heads import MeanPoolHead
-from crystograph.errors import ConfigError
 
 _LAYOUTS: tuple[str, ...] = get_args(Layout)
 

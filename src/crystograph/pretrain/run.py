@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -207,19 +206,18 @@ def pretrain(
     could not read; they are counted and listed in pretrain.json with the structures skipped here.
     """
     import lightning.pytorch as pl
+
+    from crystograph.data import build_graphs, train_val_split
+    from crystograph.device import lightning_accelerator, resolve_device
     from crystograph.train.checkpoints import (
         batches_done_in_epoch,
-        checkpoint_callbacks,
         interval_checkpoint,
         merge_metrics,
         read_metrics,
         resumable_checkpoint,
     )
-    from lightning.pytorch.loggers import CSVLogger
-
-    from crystograph.data import build_graphs, train_val_split
-    from crystograph.device import lightning_accelerator, resolve_device
     from crystograph.train.export import load_lightning_state, write_atomic
+    from crystograph.train.fit import make_trainer
 
     started = time.monotonic()
     out_dir = Path(out_dir)
@@ -251,20 +249,10 @@ def pretrain(
 
     monitor = "val_loss" if has_val else "train_loss"
     ckpt_dir = out_dir / "checkpoints"
-    checkpoint, latest = checkpoint_callbacks(ckpt_dir, monitor)
-    steps_per_epoch = max(1, math.ceil(len(train_graphs) / batch_size))
-    trainer = pl.Trainer(
-        max_epochs=epochs,
-        max_time=timedelta(minutes=max_minutes) if max_minutes else None,
-        accelerator=lightning_accelerator(accelerator),
-        devices=1,
-        callbacks=[checkpoint, latest, interval_checkpoint(ckpt_dir)],
-        logger=CSVLogger(save_dir=out_dir, name="", version=""),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        log_every_n_steps=max(1, min(50, steps_per_epoch)),
-        num_sanity_val_steps=0,
-    )
+    trainer, checkpoint = make_trainer(out_dir, monitor, max_epochs=epochs, max_minutes=max_minutes, progress=progress,
+                                       steps_per_epoch=math.ceil(len(train_graphs) / batch_size),
+                                       extra_callbacks=[interval_checkpoint(ckpt_dir)],
+                                       accelerator=lightning_accelerator(accelerator), devices=1)
     last = resumable_checkpoint(ckpt_dir / "last.ckpt", resume)
     resuming = last is not None
     metrics_csv = out_dir / "metrics.csv"

@@ -24,6 +24,7 @@ from crystograph.config import TrainConfig
 from crystograph.data import TargetScaler, stack_targets, train_val_split
 from crystograph.data.store import take
 from crystograph.device import lightning_accelerator, resolve_device
+from crystograph.errors import ConfigError
 from crystograph.train.checkpoints import (
     batches_done_in_epoch,
     checkpoint_callbacks,
@@ -34,7 +35,6 @@ from crystograph.train.checkpoints import (
 )
 from crystograph.train.quiet import quiet_lightning
 from crystograph.train.module import PropertyModule
-from crystograph.errors import ConfigError
 
 quiet_lightning()
 
