@@ -58,13 +58,14 @@ _SHARPNESS = 2.3
 
 def _coefficient_bounds(basis: np.ndarray, radius: float) -> np.ndarray:
     """[p] bounds |n_i| <= radius * |dual_i| on the coefficients of lattice vectors of length <= radius."""
-    dual = np.linalg.pinv(basis)  # [3, p]: v @ dual = coefficients
+    dual = np.linalg.inv(basis) if basis.shape[0] == 3 else np.linalg.pinv(basis)  # [3, p]: v @ dual = coefficients
     return np.floor(radius * np.sqrt((dual * dual).sum(0)) + 1e-9).astype(int)
 
 
-def lattice_vectors(basis: np.ndarray, radius: float) -> np.ndarray:
-    """All non-zero vectors [m, 3] of length <= radius of the lattice spanned by the rows of basis [p, 3]."""
-    nmax = _coefficient_bounds(basis, radius)
+def lattice_vectors(basis: np.ndarray, radius: float, nmax: np.ndarray | None = None) -> np.ndarray:
+    """All non-zero vectors [m, 3] of length <= radius of the lattice spanned by the rows of basis [p, 3]
+    (nmax: `_coefficient_bounds(basis, radius)` when the caller has it)."""
+    nmax = _coefficient_bounds(basis, radius) if nmax is None else nmax
     coeffs = np.indices(tuple(2 * nmax + 1)).reshape(len(nmax), -1).T - nmax  # [c, p]
     vecs = coeffs @ basis  # [c, 3]
     norm = np.sqrt((vecs * vecs).sum(1))
@@ -79,12 +80,14 @@ def _short_vectors(lattice: np.ndarray, periodic: np.ndarray) -> np.ndarray:
     """
     basis = lattice[periodic]  # [p, 3]
     radius = np.sort(np.sqrt((basis * basis).sum(1)))[1] + 2 * FRAME_TOL
-    if np.prod(2 * _coefficient_bounds(basis, radius) + 1) > 343 and periodic.all():
+    nmax = _coefficient_bounds(basis, radius)
+    if np.prod(2 * nmax + 1) > 343 and periodic.all():
         from pymatgen.core import Lattice
 
         basis = np.asarray(Lattice(basis).get_lll_reduced_lattice().matrix)
         radius = np.sort(np.sqrt((basis * basis).sum(1)))[1] + 2 * FRAME_TOL
-    return lattice_vectors(basis, radius)
+        nmax = None
+    return lattice_vectors(basis, radius, nmax)
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
