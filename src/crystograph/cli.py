@@ -447,6 +447,7 @@ def pretrain(
     recursive: bool = typer.Option(False, help=RECURSIVE_HELP),
     poscar_species: Optional[str] = typer.Option(None, help=SPECIES_HELP),
     strict: bool = typer.Option(False, help="Stop at the first bad input (exit 2)."),
+    graph_workers: int = typer.Option(0, min=0, help=GRAPH_WORKERS_HELP),
     progress: bool = typer.Option(True),
     config: Optional[Path] = ConfigOption,
 ):
@@ -461,7 +462,8 @@ def pretrain(
         _nothing_left(0, skipped)
     result = run_pretraining(records, out_dir, embed_dim=embed_dim, epochs=epochs, max_minutes=max_minutes,
                              batch_size=batch_size, lr=lr, seed=seed, progress=progress, accelerator=device,
-                             strict=strict, cache_dir=default_cache_dir() / "graphs", read_skipped=skipped)
+                             strict=strict, cache_dir=default_cache_dir() / "graphs", read_skipped=skipped,
+                             graph_workers=graph_workers)
     n_read_skipped = len(skipped)
     skipped = list(result.skipped)  # read failures first, then cell expansion and graph failures
     report_skipped(skipped, len(records) + n_read_skipped, "structures", ignored)

@@ -198,12 +198,14 @@ def pretrain(
     strict: bool = False,
     eval_draws: int = 8,
     read_skipped: Sequence[Skipped] = (),
+    graph_workers: int = 1,
 ) -> PretrainResult:
     """Masked-atom pretraining (paper A.1) on `records` (anything with `.structure`, `.id`, `.source`).
 
     The default `graph_config` is `GraphConfig(pe_mode="none")`: the model reads only the kNN edges and
     bond lengths, so positional encodings would be computed for nothing. `read_skipped`: inputs the caller
     could not read; they are counted and listed in pretrain.json with the structures skipped here.
+    `graph_workers`: processes that build the graphs (`build_graphs`; 0 = every usable core).
     """
     import lightning.pytorch as pl
 
@@ -231,7 +233,7 @@ def pretrain(
     expanded, skipped = _expand(records, MIN_ATOMS)
     skipped = [*read_skipped, *skipped]
     graphs, failed = build_graphs(expanded, graph_config, cache_dir=cache_dir, progress=progress, strict=strict,
-                                  description="pretraining graphs")
+                                  description="pretraining graphs", workers=graph_workers)
     skipped += failed
     if not graphs:
         raise ConfigError(f"no usable structures for pretraining ({len(skipped)} skipped)")
