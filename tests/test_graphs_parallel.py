@@ -62,3 +62,23 @@ def test_strict_stops_at_the_first_bad_record_with_workers():
     with pytest.raises(InputError) as caught:
         build_graphs(records, targets=["a"], progress=False, strict=True, workers=2)
     assert caught.value.source == "lonely.cif"
+
+
+@pytest.mark.slow  # starts worker interpreters
+def test_worker_warnings_reach_the_caller(tmp_path):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")
+    records = synthetic_records(2 * MIN_PER_WORKER)
+    with pytest.warns(UserWarning, match="could not write"):
+        graphs, skipped = build_graphs(records, targets=["a"], cache_dir=blocked, progress=True, workers=2)
+    assert len(graphs) == len(records) and not skipped
+
+
+def test_a_target_that_is_not_a_number_is_a_skip():
+    records = synthetic_records(3)
+    records[1] = StructureRecord(id="x", structure=records[1].structure, targets={"a": "n/a"}, source="row 1")
+    records[2] = StructureRecord(id="y", structure=records[2].structure, targets={"a": None}, source="row 2")
+    graphs, skipped = build_graphs(records, targets=["a"], progress=False)
+    assert len(graphs) == 1
+    assert [(s.source, s.reason) for s in skipped] == [("row 1", "target 'a' is not a number ('n/a')"),
+                                                       ("row 2", "target 'a' is not a number (None)")]

@@ -100,7 +100,10 @@ def _target_tensor(record: "StructureRecord", targets: Sequence[str]) -> torch.T
     for name in targets:
         if name not in record.targets:
             raise InputError(record.source, f"target {name!r} is missing")
-        value = float(record.targets[name])
+        try:
+            value = float(record.targets[name])
+        except (TypeError, ValueError):
+            raise InputError(record.source, f"target {name!r} is not a number ({record.targets[name]!r})") from None
         if not math.isfinite(value):
             raise InputError(record.source, f"target {name!r} is not a finite number ({value})")
         values.append(value)

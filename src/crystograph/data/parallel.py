@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -82,28 +83,39 @@ _SHARED: dict[str, Any] = {}  # in a worker: the records, graph config and cache
 
 
 def _worker_init(records: Sequence["StructureRecord"], graph_config: GraphConfig, cache_root: str | None) -> None:
-    """Runs once per worker: one thread; the inputs arrive here (copied by fork, or pickled once for spawn),
-    so a task is only a record's index."""
+    """Runs once per worker: one thread (torch and BLAS), the real stdout/stderr (not a progress bar's proxy);
+    the inputs arrive here (copied by fork, or pickled once for spawn), so a task is only a record's index."""
     import torch
 
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     torch.set_num_threads(1)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)  # numpy's BLAS (eigh of the positional encodings)
+    except ImportError:
+        pass
     _SHARED.update(records=records, graph_config=graph_config, cache_root=cache_root)
 
 
-def _worker_task(index: int) -> tuple:
-    """`build_one` of record `index` in a worker; graphs travel as numpy arrays, unexpected errors as text."""
+def _worker_task(index: int) -> tuple[tuple, list]:
+    """(`build_one` of record `index`, the warnings it raised) in a worker; graphs travel as numpy arrays,
+    unexpected errors as text, warnings as (message, category) for the parent to re-issue."""
     import torch
 
     record = _SHARED["records"][index]
-    try:
-        outcome = build_one(record.structure, record.source, _SHARED["graph_config"], _SHARED["cache_root"])
-    except Exception as err:  # reported against the record by the parent
-        return ("error", record.source, f"{type(err).__name__}: {err}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            outcome = build_one(record.structure, record.source, _SHARED["graph_config"], _SHARED["cache_root"])
+        except Exception as err:  # reported against the record by the parent
+            outcome = ("error", record.source, f"{type(err).__name__}: {err}")
+    raised = [(str(w.message), w.category) for w in caught]
     if outcome[0] == "ok":
         graph = outcome[1]
         arrays = {key: graph[key].numpy() for key in graph.keys() if torch.is_tensor(graph[key])}
-        return ("ok", arrays, int(graph.num_nodes))
-    return outcome
+        outcome = ("ok", arrays, int(graph.num_nodes))
+    return outcome, raised
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -113,15 +125,27 @@ def _context() -> multiprocessing.context.BaseContext:
 def built_in_workers(records: Sequence["StructureRecord"], graph_config: GraphConfig, cache_root: str | None,
                      workers: int) -> Iterator[tuple]:
     """Outcomes of `build_one` for every record, in record order, from `workers` processes; an unexpected error
-    comes back as ("error", source, text). Stopping the iteration early cancels the pending work."""
+    comes back as ("error", source, text), a worker's warnings are re-issued here. The workers start before this
+    returns (so before any progress bar's thread); closing the iterator early cancels the pending work."""
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_worker_init,
+                               initargs=(records, graph_config, cache_root))
+    try:
+        results = pool.map(_worker_task, range(len(records)), chunksize=CHUNK)  # starts the workers now
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    return _collect(pool, results)
+
+
+def _collect(pool: ProcessPoolExecutor, results: Iterator[tuple[tuple, list]]) -> Iterator[tuple]:
     import torch
 
     from crystograph.graphs import CrystalGraph
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_worker_init,
-                               initargs=(records, graph_config, cache_root))
     try:
-        for outcome in pool.map(_worker_task, range(len(records)), chunksize=CHUNK):
+        for outcome, raised in results:
+            for message, category in raised:
+                warnings.warn(message, category, stacklevel=2)
             if outcome[0] == "ok":
                 _, arrays, n = outcome
                 tensors = {key: torch.from_numpy(value) for key, value in arrays.items()}

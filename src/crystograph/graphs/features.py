@@ -198,7 +198,7 @@ def gaussian_rbf(x, vmin: float, vmax: float, n: int, out: np.ndarray | None = N
     np.subtract(xs[..., None], cs, out=out)
     np.square(out, out=out)
     np.negative(out, out=out)
-    np.putmask(out, out < _LOG_RBF_FLOOR, -np.inf)  # exp(-inf) = 0 instead of a subnormal
+    np.putmask(out, out <= _LOG_RBF_FLOOR, -np.inf)  # exp(-inf) = 0 instead of a subnormal
     return np.exp(out, out=out)
 
 
