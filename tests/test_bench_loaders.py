@@ -132,3 +132,14 @@ def test_local_matbench_reads_official_fold_column():
     loaded = loaders.load_task(task, path.parent.parent, limit=10, progress=False)
     assert loaded.records[0].id == "mb-phonons-0001" and loaded.fold_of["mb-phonons-0001"] == 4
     assert loaded.records[0].targets["last_phdos_peak"] == pytest.approx(98.58577122703691)
+
+
+def test_a_non_numeric_column_names_the_file_and_column(tmp_path):
+    import pandas as pd
+
+    from crystograph.bench import loaders
+    from crystograph.errors import InputError
+
+    with pytest.raises(InputError, match=r"t.csv: column 'tc_K' must hold float values"):
+        loaders._numbers(pd.Series(["1.5", "warm"]), float, tmp_path / "t.csv", "tc_K")
+    assert loaders._numbers(pd.Series(["1", "2"]), int, tmp_path / "t.csv", "fold").tolist() == [1, 2]

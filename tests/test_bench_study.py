@@ -75,11 +75,14 @@ def test_study_file_errors():
     for bad, match in [({"budjet": {}}, "unknown keys"), ({"budget": {"minutes": 3}}, "budget keys"),
                        ({"reference": "nope"}, "reference"), ({"variants": {"x": {"n_layers": 2}}}, "unknown model"),
                        ({"variants": {"x": {"layout": "sideways"}}}, "layout"),
-                       ({"variants": {"x": {"pe-mode": "lap"}}}, "pe_mode"), ({"tasks": ["nope"]}, "unknown task")]:
+                       ({"variants": {"x": {"pe-mode": "lap"}}}, "pe_mode"), ({"tasks": ["nope"]}, "unknown task"),
+                       ({"budget": {"max-minutes": "3 min"}}, "must be numbers"), ({"seed": "abc"}, "must be numbers"),
+                       ({"budget": {"folds": "0,x"}}, "--folds")]:
         with pytest.raises(InputError, match=match):
             study.parse_study({**base, **bad})
     with pytest.raises(InputError, match="no layers"):
         study._check_models(study.parse_study({**base, "variants": {"x": {"layout": "parallel", "n_gwt": 0}}}))
+    assert study.parse_study({**base, "budget": {"folds": "0,3", "max-steps": "20"}}).folds == [0, 3]
 
 
 def test_select_keeps_the_reference():

@@ -129,6 +129,8 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
         "layout": (["--layout", "sideways", "--out", str(tmp_path / "r2")], "layout"),
         "device": (["--device", "cuda", "--out", str(tmp_path / "r3")], "--device"),
         "dropout": (["--dropout", "1.5", "--out", str(tmp_path / "r5")], "dropout"),
+        "strategy": (["--strategy", "dpp", "--out", str(tmp_path / "r6")], "--strategy 'dpp'"),
+        "num-nodes": (["--num-nodes", "0", "--out", str(tmp_path / "r7")], "--num-nodes 0"),
     }
     import torch
 

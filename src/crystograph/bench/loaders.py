@@ -149,6 +149,14 @@ def _apply_filters(df, filters: Sequence[tuple[str, str, object]]):
     return df[mask]
 
 
+def _numbers(column, kind: type, path: Path, name: str) -> np.ndarray:
+    """A table column as float or int values; InputError naming the file, column and first bad value."""
+    try:
+        return column.astype(kind).to_numpy()
+    except (TypeError, ValueError) as err:
+        raise InputError(str(path), f"column {name!r} must hold {kind.__name__} values ({err})") from None
+
+
 def _sample(df, task: Task):
     """The task's seeded random subset (`Task.sample`: a row count or a fraction), rows kept in file order."""
     if task.sample is None:
@@ -175,7 +183,10 @@ def load_local(task: Task, data_dir: Path | None, *, limit: int | None = None, s
         raise InputError(str(where), f"dataset file for task {task.name!r} not found; pass --data-dir pointing "
                                      "at the folder that holds the shared datasets")
     path = base / task.file
-    df = pd.read_csv(path)
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError, EOFError, OSError) as err:  # pandas' ParserError is a ValueError
+        raise InputError(str(path), f"cannot be read as a CSV table ({type(err).__name__}: {err})") from None
     n_file = len(df)
     df = _apply_filters(df, task.filters)
     n_filtered = len(df)
@@ -189,7 +200,7 @@ def load_local(task: Task, data_dir: Path | None, *, limit: int | None = None, s
     ids = df[task.id_column].astype(str).tolist()
     if len(set(ids)) != len(ids):
         raise InputError(str(path), f"duplicate ids in column {task.id_column!r}")
-    ys = df[task.target].astype(float).to_numpy()
+    ys = _numbers(df[task.target], float, path, task.target)
     skipped: list[Skipped] = []
     records = []
     rows = list(zip(df.index.tolist(), ids, ys, df["cif"].tolist()))
@@ -200,7 +211,7 @@ def load_local(task: Task, data_dir: Path | None, *, limit: int | None = None, s
             records.append(_record(rid, structure, task.target, y, source))
     fold_of = None
     if task.fold_column:
-        fold_of = dict(zip(ids, df[task.fold_column].astype(int).tolist()))
+        fold_of = dict(zip(ids, _numbers(df[task.fold_column], int, path, task.fold_column).tolist()))
     data_source = {
         "kind": "local",
         "file": task.file,
@@ -271,8 +282,11 @@ def read_split_json(path: Path, id_prefix: str, target: str, *, strict: bool = F
     from crystograph.progress import track
 
     opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        doc = json.load(fh)
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (ValueError, EOFError, OSError) as err:  # bad JSON, bad UTF-8, truncated or non-gzip file
+        raise InputError(str(path), f"cannot be read as JSON ({type(err).__name__}: {err})") from None
     if not isinstance(doc, dict) or "data" not in doc or "columns" not in doc:
         raise InputError(str(path), "not a MatBench-style JSON (expected keys 'columns' and 'data')")
     columns = list(doc["columns"])
@@ -284,8 +298,11 @@ def read_split_json(path: Path, id_prefix: str, target: str, *, strict: bool = F
     n = len(data)
     index = doc.get("index") or list(range(n))
     width = len(str(n))
-    ids = [f"{id_prefix}-{int(i) + 1:0{width}d}" for i in index]
-    ys = np.asarray([float(row[i_y]) for row in data], dtype=float)
+    try:
+        ids = [f"{id_prefix}-{int(i) + 1:0{width}d}" for i in index]
+        ys = np.asarray([float(row[i_y]) for row in data], dtype=float)
+    except (TypeError, ValueError, IndexError) as err:
+        raise InputError(str(path), f"index entries must be integers and {target!r} numbers ({err})") from None
     records, skipped = [], []
     n_parse = n if limit is None else min(n, int(limit))
     for k in track(range(n_parse), description=f"reading {Path(path).name}", enabled=progress):

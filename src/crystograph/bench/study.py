@@ -142,7 +142,7 @@ class Study:
 def parse_study(data: dict[str, Any], default_name: str = "study") -> Study:
     """A `Study` from a YAML mapping (see the module docstring); InputError naming the bad key otherwise."""
     from crystograph.bench.registry import resolve_tasks
-    from crystograph.bench.runner import _fold_list
+    from crystograph.bench.runner import _fold_list, parse_folds
 
     data = {_key(k): v for k, v in (data or {}).items()}
     bad = sorted(set(data) - STUDY_KEYS)
@@ -165,11 +165,17 @@ def parse_study(data: dict[str, Any], default_name: str = "study") -> Study:
     if reference not in {v.name for v in variants}:
         raise InputError("study", f"reference {reference!r} is not one of the variants")
     tasks = data.get("tasks") or []
+    folds = budget.get("folds")
+    try:
+        folds = _fold_list(parse_folds(folds) if isinstance(folds, str) else folds)
+        numbers = {"max_minutes": float(budget.get("max_minutes", 3.0)), "seed": int(data.get("seed", 0)),
+                   **{k: None if budget.get(k) is None else int(budget[k]) for k in ("epochs", "max_steps")}}
+    except (TypeError, ValueError) as err:
+        raise InputError("study", f"budget and seed must be numbers (folds: N or a list of fold numbers): {err}") \
+            from None
     return Study(name=str(data.get("study", default_name)), tasks=[t.name for t in resolve_tasks(tasks)],
-                 variants=variants, reference=reference, preset=preset, folds=_fold_list(budget.get("folds")),
-                 max_minutes=float(budget.get("max_minutes", 3.0)), epochs=budget.get("epochs"),
-                 max_steps=budget.get("max_steps"), seed=int(data.get("seed", 0)), paper=str(data.get("paper", "")),
-                 description=str(data.get("description", "")).strip())
+                 variants=variants, reference=reference, preset=preset, folds=folds, paper=str(data.get("paper", "")),
+                 description=str(data.get("description", "")).strip(), **numbers)
 
 
 def load_study(path: str | Path) -> Study:

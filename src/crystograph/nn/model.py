@@ -172,7 +172,7 @@ class CrysToGraph(nn.Module):
         z = batch.z.long()  # [N]
         if z.numel() and int(z.max()) >= self.atom_embedding.size(0):
             rows = self.atom_embedding.size(0)
-            raise ValueError(f"atomic number {int(z.max())} outside the atom embedding table ({rows} rows)")
+            raise ConfigError(f"atomic number {int(z.max())} outside the atom embedding table ({rows} rows)")
         learned = self.atom_embedding[z]  # [N, d]
         if self.atom_covered is not None:
             covered = self.atom_covered[z]  # [N]

@@ -22,6 +22,15 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 OUTLIER_FACTOR = 1e6  # a |target| this many times the median |target| is reported
 
 
+def _lightning_strategies() -> set[str]:
+    try:
+        from lightning.pytorch.strategies import StrategyRegistry
+
+        return set(StrategyRegistry.available_strategies())
+    except Exception:  # an older or newer Lightning without the registry: Lightning itself decides
+        return set()
+
+
 def check_train_config(cfg: TrainConfig) -> None:
     """Numeric options a run cannot start with, named as the CLI spells them."""
     problems = []
@@ -35,6 +44,11 @@ def check_train_config(cfg: TrainConfig) -> None:
         problems.append(f"--max-steps {cfg.max_steps} (must be ≥ 1)")
     if not cfg.lr > 0:
         problems.append(f"--lr {cfg.lr} (must be > 0)")
+    if cfg.num_nodes < 1:
+        problems.append(f"--num-nodes {cfg.num_nodes} (must be ≥ 1)")
+    strategies = _lightning_strategies()
+    if cfg.strategy != "auto" and strategies and cfg.strategy not in strategies:
+        problems.append(f"--strategy {cfg.strategy!r} (Lightning knows auto, {', '.join(sorted(strategies))})")
     if problems:
         raise CrystographError(f"invalid option(s): {'; '.join(problems)}")
 
