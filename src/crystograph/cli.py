@@ -201,6 +201,7 @@ def graph(
 ):
     """Build CrysToGraph graphs and print atoms, edges, line edges, neighbour distances, build time."""
     from crystograph.config import GraphConfig
+    from crystograph.data.parallel import failure_reason
     from crystograph.graphs import build_graph, graph_summary
 
     records, skipped, ignored = _read(paths, fmt, None, id_column, cif_column, strict, recursive, poscar_species)
@@ -216,7 +217,7 @@ def graph(
             skipped.append(Skipped(getattr(err, "source", record.source), getattr(err, "reason", str(err))))
             continue
         except Exception as err:  # a bug or an odd structure: reported against the file, as `build_graphs` does
-            reason = f"graph construction failed: {type(err).__name__}: {err}"
+            reason = failure_reason(err)
             if strict:
                 raise InputError(record.source, reason) from err
             skipped.append(Skipped(record.source, reason))

@@ -126,7 +126,7 @@ def build_graphs(
     the graphs go to a `GraphStore` under ``store_dir/<store_key>`` (read back one graph at a time, so memory does
     not grow with the dataset) and that store is returned; a finished store of the same records is reused.
     `workers` > 1 builds in that many processes (0: every usable core; `data.parallel`), with the same result."""
-    from crystograph.data.parallel import built_in_workers, resolve_workers
+    from crystograph.data.parallel import build_one, built_in_workers, resolve_workers
     from crystograph.data.store import GraphStore, GraphStoreWriter
     from crystograph.progress import track
 
@@ -143,14 +143,14 @@ def build_graphs(
     if n_workers > 1:
         outcomes = built_in_workers(records, graph_config, cache_root, n_workers)
     else:
-        outcomes = (_build_here(r, graph_config, cache_root) for r in records)
+        outcomes = (build_one(r.structure, r.source, graph_config, cache_root) for r in records)
     graphs: list[CrystalGraph] = []
     skipped: list[Skipped] = []
     try:
         for record, outcome in zip(track(records, description=description, enabled=progress), outcomes):
             try:
                 y = _target_tensor(record, targets) if targets else None
-                graph = _graph_of(outcome, strict)
+                graph = _graph_of(outcome)
             except InputError as err:
                 if strict:
                     raise
@@ -172,26 +172,12 @@ def build_graphs(
     return graphs, skipped
 
 
-def _build_here(record: "StructureRecord", graph_config: GraphConfig, cache_root: str | None) -> tuple:
-    """`parallel.build_one` in this process; an unexpected error comes back as ("error", source, text, err)."""
-    from crystograph.data.parallel import build_one
-
-    try:
-        return build_one(record.structure, record.source, graph_config, cache_root)
-    except Exception as err:  # a bug or an odd structure: reported against the record
-        return ("error", record.source, f"{type(err).__name__}: {err}", err)
-
-
-def _graph_of(outcome: tuple, strict: bool) -> "CrystalGraph":
-    """The graph of a build outcome, or the `InputError` that names its record and reason."""
+def _graph_of(outcome: tuple) -> "CrystalGraph":
+    """The graph of a `build_one` outcome, or the `InputError` naming its record and reason (from the exception
+    behind it, when it came from this process)."""
     if outcome[0] == "ok":
         return outcome[1]
-    if outcome[0] == "skip":
-        raise InputError(outcome[1], outcome[2])
-    err = InputError(outcome[1], f"graph construction failed: {outcome[2]}")
-    if strict and len(outcome) > 3:
-        raise err from outcome[3]
-    raise err
+    raise InputError(outcome[1], outcome[2]) from (outcome[3] if len(outcome) > 3 else None)
 
 
 @dataclasses.dataclass

@@ -47,10 +47,16 @@ def resolve_workers(workers: int, n_records: int) -> int:
     return max(1, min(wanted, n_records // MIN_PER_WORKER))
 
 
+def failure_reason(err: Exception) -> str:
+    """The skip reason of a structure whose graph construction raised something other than an `InputError`."""
+    return f"graph construction failed: {type(err).__name__}: {err}"
+
+
 def build_one(structure, source: str, graph_config: GraphConfig, cache_root: str | None):
     """Compact graph of one structure through the cache: the serial path's step, for the parent or a worker.
 
-    Returns ("ok", graph) or ("skip", source, reason) for an `InputError`; other exceptions propagate.
+    Returns ("ok", graph), ("skip", source, reason) for an `InputError`, or ("error", source, reason, exception)
+    for any other exception (a bug or an odd structure, reported against the record).
     """
     from crystograph.data.dataset import GraphCache
     from crystograph.graphs import build_graph
@@ -65,6 +71,8 @@ def build_one(structure, source: str, graph_config: GraphConfig, cache_root: str
                 cache.save(key, graph)
     except InputError as err:
         return ("skip", err.source, err.reason)
+    except Exception as err:
+        return ("error", source, failure_reason(err), err)
     return ("ok", graph)
 
 
@@ -100,18 +108,17 @@ def _worker_init(records: Sequence["StructureRecord"], graph_config: GraphConfig
 
 def _worker_task(index: int) -> tuple[tuple, list]:
     """(`build_one` of record `index`, the warnings it raised) in a worker; graphs travel as numpy arrays,
-    unexpected errors as text, warnings as (message, category) for the parent to re-issue."""
+    unexpected errors as their reason, warnings as (message, category) for the parent to re-issue."""
     import torch
 
     record = _SHARED["records"][index]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            outcome = build_one(record.structure, record.source, _SHARED["graph_config"], _SHARED["cache_root"])
-        except Exception as err:  # reported against the record by the parent
-            outcome = ("error", record.source, f"{type(err).__name__}: {err}")
+        outcome = build_one(record.structure, record.source, _SHARED["graph_config"], _SHARED["cache_root"])
     raised = [(str(w.message), w.category) for w in caught]
-    if outcome[0] == "ok":
+    if outcome[0] == "error":
+        outcome = outcome[:3]  # the exception itself may not pickle; its text travels
+    elif outcome[0] == "ok":
         graph = outcome[1]
         arrays = {key: graph[key].numpy() for key in graph.keys() if torch.is_tensor(graph[key])}
         outcome = ("ok", arrays, int(graph.num_nodes))
@@ -125,7 +132,7 @@ def _context() -> multiprocessing.context.BaseContext:
 def built_in_workers(records: Sequence["StructureRecord"], graph_config: GraphConfig, cache_root: str | None,
                      workers: int) -> Iterator[tuple]:
     """Outcomes of `build_one` for every record, in record order, from `workers` processes; an unexpected error
-    comes back as ("error", source, text), a worker's warnings are re-issued here. The workers start before this
+    comes back as ("error", source, reason) without the exception, a worker's warnings are re-issued here. The workers start before this
     returns (so before any progress bar's thread); closing the iterator early cancels the pending work."""
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_worker_init,
                                initargs=(records, graph_config, cache_root))
