@@ -1,0 +1,174 @@
+"""Where a converged run loses: learning curves, epochs reached, error by cell size and by target size.
+
+    .venv/bin/python benchmarks/converged_analysis.py local_matbench_jdft2d [--model crystograph-small]
+
+Reads a finished converged run (``benchmarks/results/converged/<task>__<model>.json`` and its per-fold folders
+under ``runs/bench/converged/``: ``metrics.csv`` and ``predictions.csv``) and the task's structures (for atoms
+per cell). Writes ``benchmarks/results/converged/analysis_<task>__<model>.json`` and a 3-panel figure beside it:
+
+* learning curves per fold (train loss and validation MAE per epoch; the best epoch and where early stopping
+  ended the fit), and the train/validation gap at the best epoch;
+* test MAE by atoms per cell (quartiles of the test set), beside the mean predictor's MAE on the same rows;
+* the share of the total absolute error carried by the largest targets (deciles of |target|), which says
+  whether a few extreme values decide the score.
+
+Nothing here trains: it only reads what the run left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+import _common  # noqa: E402
+
+
+def _parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("task")
+    p.add_argument("--model", default="crystograph-small")
+    p.add_argument("--results", type=Path, default=HERE / "results" / "converged")
+    p.add_argument("--data-dir", type=Path, default=_common.SHARED_DATA)
+    return p.parse_args(argv)
+
+
+def learning_curve(metrics_csv: Path) -> dict:
+    """Per-epoch train loss (standardised scale) and validation MAE (target units) from Lightning's CSV log."""
+    train: dict[int, list[float]] = {}
+    val: dict[int, float] = {}
+    with open(metrics_csv) as fh:
+        for row in csv.DictReader(fh):
+            epoch = int(row["epoch"])
+            if row.get("train_loss"):
+                train.setdefault(epoch, []).append(float(row["train_loss"]))
+            if row.get("val_mae"):
+                val[epoch] = float(row["val_mae"])
+    epochs = sorted(val)
+    best = min(epochs, key=lambda e: val[e]) if epochs else None
+    return {
+        "epochs": epochs,
+        "val_mae": [val[e] for e in epochs],
+        "train_loss": [float(np.mean(train[e])) if e in train else None for e in epochs],
+        "best_epoch": best,
+        "best_val_mae": val[best] if best is not None else None,
+        "last_epoch": epochs[-1] if epochs else None,
+    }
+
+
+def natoms_by_id(task_name: str, data_dir: Path) -> dict[str, int]:
+    from crystograph.bench.loaders import load_task
+    from crystograph.bench.registry import get_task
+
+    loaded = load_task(get_task(task_name), data_dir, progress=False)
+    return {str(r.id): len(r.structure) for r in loaded.records}
+
+
+def binned_mae(key: np.ndarray, err: np.ndarray, dummy_err: np.ndarray, edges: np.ndarray) -> list[dict]:
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (key >= lo) & (key <= hi) if hi == edges[-1] else (key >= lo) & (key < hi)
+        if sel.any():
+            rows.append({"from": float(lo), "to": float(hi), "n": int(sel.sum()), "mae": float(err[sel].mean()),
+                         "dummy_mae": float(dummy_err[sel].mean())})
+    return rows
+
+
+def analyse(args) -> dict:
+    result_path = args.results / f"{args.task}__{args.model}.json"
+    result = json.loads(result_path.read_text())
+    run_dir = Path(result["run_dir"])
+    if not run_dir.is_absolute():
+        run_dir = ROOT / run_dir
+    folds, preds = [], []
+    for f in result["folds"]:
+        fold_dir = run_dir / f"fold_{f['fold']}"
+        curves = [learning_curve(p) for p in sorted(fold_dir.glob("**/metrics.csv"))]
+        table = list(csv.DictReader(open(fold_dir / "predictions.csv")))
+        preds += table
+        folds.append({"fold": f["fold"], "score": f["score"], "epochs_run": f.get("epochs"), "members": curves})
+    ids = [r["id"] for r in preds]
+    y = np.array([float(r["target"]) for r in preds])
+    p = np.array([float(r["prediction"]) for r in preds])
+    err = np.abs(p - y)
+    # mean predictor of each fold's training rows ~ the overall mean of the other folds' targets
+    fold_of = np.array([int(r["fold"]) for r in preds])
+    fold_mean = {k: y[fold_of != k].mean() for k in np.unique(fold_of)}
+    dummy = np.array([fold_mean[k] for k in fold_of])
+    dummy_err = np.abs(dummy - y)
+    sizes = natoms_by_id(args.task, args.data_dir)
+    n_atoms = np.array([sizes.get(i, -1) for i in ids])
+    size_edges = np.unique(np.quantile(n_atoms[n_atoms > 0], [0, 0.25, 0.5, 0.75, 1.0]))
+    mag = np.abs(y)
+    order = np.argsort(-mag)
+    top = {f"top_{q}pct": float(err[order[: max(1, int(len(y) * q / 100))]].sum() / err.sum()) for q in (1, 5, 10)}
+    return {
+        "task": args.task, "model": args.model, "unit": result.get("unit"), "mean": result["mean"],
+        "std": result.get("std"), "n_test_rows": len(y), "source": str(result_path.relative_to(ROOT)),
+        "commit_of_run": result.get("commit"), "folds": folds,
+        "best_epoch_per_fold": [[m["best_epoch"] for m in f["members"]] for f in folds],
+        "by_atoms_per_cell": binned_mae(n_atoms, err, dummy_err, size_edges),
+        "by_target_decile": binned_mae(mag, err, dummy_err, np.quantile(mag, np.linspace(0, 1, 11))),
+        "share_of_abs_error_from_largest_targets": top,
+        "median_abs_error": float(np.median(err)),
+        "mae_without_top_1pct_targets": float(err[order[max(1, len(y) // 100):]].mean()),
+    }, (y, p, n_atoms, dummy_err, err)
+
+
+def plot(out: dict, arrays, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    unit = out["unit"] or ""
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4.4))
+    for f in out["folds"]:
+        for m in f["members"]:
+            line, = ax[0].plot(m["epochs"], m["val_mae"], label=f"fold {f['fold']} ({f['score']:.3g})")
+            if m["best_epoch"] is not None:
+                ax[0].plot([m["best_epoch"]], [m["best_val_mae"]], "o", color=line.get_color())
+    ax[0].set_xlabel("epoch")
+    ax[0].set_ylabel(f"validation MAE ({unit})")
+    ax[0].set_title("validation MAE per epoch (dot: best epoch)")
+    ax[0].legend(fontsize=8)
+    for key, axis, title in (("by_atoms_per_cell", ax[1], "test MAE by atoms per cell (quartiles)"),
+                             ("by_target_decile", ax[2], f"test MAE by |target| decile ({unit})")):
+        rows = out[key]
+        x = np.arange(len(rows))
+        axis.bar(x - 0.2, [r["mae"] for r in rows], 0.4, label=out["model"])
+        axis.bar(x + 0.2, [r["dummy_mae"] for r in rows], 0.4, label="mean predictor")
+        if key == "by_atoms_per_cell":
+            axis.set_xticks(x, [f"{r['from']:.0f}-{r['to']:.0f}\nn={r['n']}" for r in rows], fontsize=8)
+        else:
+            axis.set_xticks(x, [f"≤{r['to']:.3g}" for r in rows], fontsize=8, rotation=45)
+        axis.set_ylabel(f"MAE ({unit})")
+        axis.set_title(title)
+        axis.legend(fontsize=8)
+    fig.suptitle(f"{out['task']} — {out['model']}, converged, {len(out['folds'])} folds: "
+                 f"{out['mean']:.4g} ± {out['std']:.2g} {unit}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    args = _parse_args(argv)
+    out, arrays = analyse(args)
+    stem = args.results / f"analysis_{args.task}__{args.model}"
+    stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
+    plot(out, arrays, stem.with_suffix(".png"))
+    print(json.dumps({k: out[k] for k in ("task", "mean", "best_epoch_per_fold", "by_atoms_per_cell",
+                                          "share_of_abs_error_from_largest_targets",
+                                          "mae_without_top_1pct_targets")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
