@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.helpers_data import synthetic_records, write_csv
@@ -55,6 +56,9 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
     assert b["fold_mae"] == pytest.approx(a["fold_mae"], rel=1e-5, abs=1e-6)
     epochs = json.loads((member / "fit.json").read_text())["epochs"]
     assert epochs == json.loads((full / "fold_0" / "member_0" / "fit.json").read_text())["epochs"]
+    val_epochs = [pd.read_csv(d / "fold_0" / "member_0" / "metrics.csv").dropna(subset=["val_mae"])["epoch"].tolist()
+                  for d in (full, killed)]
+    assert val_epochs[1] == val_epochs[0]  # the learning curve survives the kill
 
 
 @pytest.mark.slow

@@ -258,7 +258,7 @@ def pretrain(
     last = resumable_checkpoint(ckpt_dir / "last.ckpt", resume)
     resuming = last is not None
     metrics_csv = out_dir / "metrics.csv"
-    previous_metrics = read_metrics(metrics_csv) if resuming else None
+    previous_metrics = read_metrics(metrics_csv, resuming=resuming)
     train_loader = graph_loader(train_graphs, batch_size, shuffle=True, seed=seed)
     train_loader.sampler.resume_within(*batches_done_in_epoch(last))  # a mid-epoch checkpoint: the rest of it
     trainer.fit(

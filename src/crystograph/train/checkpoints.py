@@ -79,25 +79,57 @@ def batches_done_in_epoch(path: Path | None) -> tuple[int, int]:
     return int(state["epoch"]), int(progress["current"]["processed"])
 
 
-def read_metrics(metrics_csv: Path):
-    """The CSV log of an earlier (interrupted) fit, or None; CSVLogger starts the file afresh on resume."""
+def _earlier_path(metrics_csv: Path) -> Path:
+    return metrics_csv.with_name(metrics_csv.stem + ".earlier.csv")
+
+
+def _read_csv(path: Path):
     import pandas as pd
 
-    if metrics_csv.exists() and metrics_csv.stat().st_size > 0:
-        return pd.read_csv(metrics_csv)
+    if path.exists() and path.stat().st_size > 0:
+        return pd.read_csv(path)
     return None
 
 
-def merge_metrics(metrics_csv: Path, previous) -> None:
-    """After a resume, put back the rows of the earlier run(s) for the epochs the new log lacks."""
+def _join(earlier, later):
+    """Rows of `earlier` for the epochs before `later` starts, then `later` (either may be None)."""
     import pandas as pd
 
-    if previous is None or len(previous) == 0:
-        return
-    if metrics_csv.exists() and metrics_csv.stat().st_size > 0:
-        new = pd.read_csv(metrics_csv)
-        start = new["epoch"].min() if "epoch" in new and len(new) else float("inf")
-        merged = pd.concat([previous[previous["epoch"] < start], new], ignore_index=True, sort=False)
-    else:
-        merged = previous
-    merged.to_csv(metrics_csv, index=False)
+    if earlier is None or len(earlier) == 0:
+        return later
+    if later is None or len(later) == 0 or "epoch" not in later:
+        return earlier
+    start = later["epoch"].min()
+    return pd.concat([earlier[earlier["epoch"] < start], later], ignore_index=True, sort=False)
+
+
+def read_metrics(metrics_csv: Path, resuming: bool = True):
+    """Before a fit: when `resuming`, the CSV log of the earlier sittings (or None); a fresh fit gets None and
+    any stale earlier log is removed.
+
+    CSVLogger deletes ``metrics.csv`` when a fit starts, so the rows logged so far are first saved (atomically)
+    to ``metrics.earlier.csv`` and stay there until `merge_metrics` folds them back: a resumed fit that is
+    killed again loses no epoch of its learning curve."""
+    metrics_csv = Path(metrics_csv)
+    earlier = _earlier_path(metrics_csv)
+    if not resuming:
+        earlier.unlink(missing_ok=True)
+        return None
+    rows = _join(_read_csv(earlier), _read_csv(metrics_csv))
+    if rows is not None:
+        tmp = earlier.with_suffix(".tmp")
+        rows.to_csv(tmp, index=False)
+        tmp.replace(earlier)
+    return rows
+
+
+def merge_metrics(metrics_csv: Path, previous) -> None:
+    """After a resumed fit: the earlier rows for the epochs the new log lacks, then the new log, in
+    ``metrics.csv``; ``metrics.earlier.csv`` is then removed."""
+    metrics_csv = Path(metrics_csv)
+    merged = _join(previous, _read_csv(metrics_csv))
+    if merged is not None:
+        tmp = metrics_csv.with_suffix(".tmp")
+        merged.to_csv(tmp, index=False)
+        tmp.replace(metrics_csv)
+    _earlier_path(metrics_csv).unlink(missing_ok=True)

@@ -226,7 +226,7 @@ def fit(
     )
     last = out_dir / "checkpoints" / "last.ckpt"
     resume_from = resumable_checkpoint(last, resume, remove_unreadable=rank == 0)
-    previous_metrics = read_metrics(out_dir / "metrics.csv") if resume_from else None
+    previous_metrics = read_metrics(out_dir / "metrics.csv", resuming=bool(resume_from)) if rank == 0 else None
     train_loader = graph_loader(train_graphs, train_config.batch_size, shuffle=True, seed=seed, rank=rank,
                                 world_size=world, num_workers=train_config.num_workers)
     train_loader.sampler.resume_within(*batches_done_in_epoch(resume_from))
