@@ -255,7 +255,8 @@ def cmd_ship(args) -> None:
         "data_source": {k: ours["data_source"][k] for k in ("file", "sha256", "provenance", "rows_used")},
         "domain": {"elements": [Element.from_Z(z).symbol for z in domain["elements"]],
                    "atoms_per_cell": domain["n_atoms"]},
-        "training": {k: ours.get(k) for k in ("protocol", "budget_minutes", "budget_epochs", "threads", "cpu_minutes")} |
+        "training": {k: ours.get(k) for k in ("protocol", "budget_minutes", "budget_epochs", "threads",
+                                              "cpu_minutes")} |
                     {"details": ours["details"], "hardware": ours["hardware"]},
         "command": [ours["command"], *([cgcnn["command"]] if cgcnn else []), "python " + " ".join(sys.argv)],
         "commit": ours["commit"], "crystograph_version": __version__,

@@ -309,6 +309,19 @@ def test_bf16_precision_close_to_fp32_and_trains(layout):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in bf16.parameters() if p.requires_grad)
 
 
+def test_bf16_keeps_line_features_in_bf16_and_atom_edge_streams_in_fp32():
+    model = make("stacked", precision="bf16").eval()
+    seen = {}
+    line, direct = model.etgc[0].line, model.etgc[0].direct
+    line.register_forward_hook(lambda m, inp, out: seen.update(line_in=inp[2].dtype, line_out=out[1].dtype))
+    direct.register_forward_hook(
+        lambda m, inp, out: seen.update(x=inp[0].dtype, e=inp[2].dtype, x_out=out[0].dtype, e_out=out[1].dtype))
+    with torch.no_grad():
+        model(batch_for(model))
+    assert seen["line_in"] == seen["line_out"] == torch.bfloat16
+    assert seen["x"] == seen["e"] == seen["x_out"] == seen["e_out"] == torch.float32
+
+
 def test_bad_precision_is_refused():
     with pytest.raises(ValueError, match="precision"):
         ModelConfig(precision="fp16")

@@ -254,8 +254,9 @@ def train(
     hidden_dim: Optional[int] = HiddenDimOption,
     num_heads: Optional[int] = NumHeadsOption,
     head_dim: Optional[int] = HeadDimOption,
-    precision: str = typer.Option("fp32", help="fp32 | bf16 (eTGC/GwT products under bfloat16 autocast; "
-                                  "~2x faster on CPUs with bf16 units, residual streams and head stay fp32)."),
+    precision: str = typer.Option("fp32", help="fp32 | bf16 (eTGC/GwT products under bfloat16 autocast; ~2x "
+                                  "faster on CPUs with bf16 units; atom/edge streams and head fp32, line "
+                                  "features bf16)."),
     task: str = typer.Option("regression", help="regression | classification"),
     ensemble: int = typer.Option(1, min=1, help="Models per fold with different seeds (mean ± std)."),
     epochs: Optional[int] = typer.Option(None, min=1, help="Maximum epochs (a reproducible budget; default: the "

@@ -106,8 +106,9 @@ class ModelConfig:
     # table shipped in the package, crystograph/embeddings). Frozen (paper) or fine-tuned with the network.
     atom_embedding_path: str | None = None
     atom_embedding_trainable: bool = False
-    # "bf16": the eTGC/GwT stages run under bfloat16 autocast (matrix products in bf16, norms, softmax
-    # and the output head in fp32); "fp32": everything in float32.
+    # "bf16": the eTGC/GwT stages run under bfloat16 autocast (projections, attention products, FFNs and their
+    # norms in bf16; embeddings, the atom and edge residual streams and the output head in fp32; the line-feature
+    # stream, the largest tensor, is kept in bf16); "fp32": everything in float32.
     precision: Precision = "fp32"
     graph: GraphConfig = field(default_factory=GraphConfig)
 

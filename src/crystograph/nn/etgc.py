@@ -196,12 +196,13 @@ class ETGC(nn.Module):
         score = lay.at_centre(score_node) + (q_w1 * lay.at_source(k, src) + q_w2 * e_proj).sum(-1)  # [E, heads]
         attn = lay.softmax(score / math.sqrt(d))  # [E, heads], sums to 1 over each centre's edges
         attn_d = self.attn_dropout(attn).unsqueeze(-1)  # [E, heads, 1]
+        attn_p = attn_d.to(e_proj.dtype)  # the products' dtype: bf16 under autocast (no fp32 [E, heads, d] copies)
 
         # h_x = sum_j alpha_ji v_ji (eq. 5a), factorised.
-        h_e = attn_d * e_proj  # [E, heads, d]  (eq. 5b)
+        h_e = attn_p * e_proj  # [E, heads, d]  (eq. 5b)
         h_x = (
             lay.sum(attn_d) * (wv.part(0, v) + wv.bias)
-            + wv.part(1, lay.sum(attn_d * lay.at_source(v, src)))
+            + wv.part(1, lay.sum(attn_p * lay.at_source(v, src)))
             + wv.part(2, lay.sum(h_e))
         )  # [N, heads, d]
         x_hat = x + self.norm_x(self.out_x(h_x.reshape(n, heads * d)))  # [N, h]  (eq. 6)

@@ -216,6 +216,8 @@ class CrysToGraph(nn.Module):
             x = self.atom_embed(self._atom_input(batch))  # [N, h]
             e = self.edge_embed(batch.edge_attr.to(self._dtype))  # [E, h]
             t = self.line_embed(batch.lg_attr.to(self._dtype)) if self.line_embed is not None else None  # [L, h]
+        if t is not None and self.config.precision == "bf16":
+            t = t.to(torch.bfloat16)  # [L, h]: the line-feature stream (~12x the edges) is kept in bf16
 
         if self.layout in ("stacked", "no_line_graph", "no_gwt"):
             x, e = self._run_etgc(x, e, t, batch)
@@ -247,8 +249,9 @@ class CrysToGraph(nn.Module):
     def _autocast(self, device: torch.device):
         """bfloat16 autocast of the eTGC/GwT stages when `config.precision == "bf16"` (a no-op otherwise).
 
-        The embeddings run in fp32, so the residual streams x, e, t stay fp32 (fp32 + bf16 -> fp32): only the
-        products inside the layers (projections, attention, FFN) are computed in bfloat16."""
+        The embeddings run in fp32, so the atom and edge residual streams x, e stay fp32 (fp32 + bf16 -> fp32);
+        the line-feature stream t, ~12x larger than e, is cast to bf16 once after its embedding and stays bf16
+        (no per-layer casts of the largest tensors). Projections, attention products and FFNs run in bfloat16."""
         return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
 
     def num_parameters(self, trainable_only: bool = True) -> int:
