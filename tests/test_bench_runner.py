@@ -81,6 +81,9 @@ def test_resumable_folds_are_not_recomputed(tiny_data, monkeypatch):
     second = _run(tiny_data, model="cgcnn", folds=2, max_minutes=0.5)
     assert len(calls) == 2, "a finished fold was recomputed"
     assert [f["score"] for f in second["folds"]] == [f["score"] for f in first["folds"]]
+    # a loaded fold keeps the commit of the code that trained it, whatever commit loads it
+    assert second["fold_commits"] == first["fold_commits"] == {"0": first["folds"][0]["commit"],
+                                                               "1": first["folds"][1]["commit"]}
     (tiny_data / "runs" / "local_supercon" / "cgcnn" / "fold_1" / "fold.json").unlink()
     third = _run(tiny_data, model="cgcnn", folds=None, max_minutes=0.5)
     # folds 2-4 trained; fold 0 reused; fold 1 re-scored from its finished member's saved predictions

@@ -41,7 +41,7 @@ import numpy as np
 from crystograph.bench import folds as folds_mod
 from crystograph.bench.baselines import mean_predictor
 from crystograph.bench.loaders import cache_dir, load_task
-from crystograph.bench.meta import write_json
+from crystograph.bench.meta import git_commit, write_json
 from crystograph.bench.record import _plot, _result, _validation_check, score  # noqa: F401  (_plot: tests)
 from crystograph.bench.registry import N_FOLDS, Task, resolve_tasks
 from crystograph.bench.settings import (  # noqa: F401  (model_label, parse_folds: the runner's interface)
@@ -272,7 +272,7 @@ def _train_fold(k: int, fold_dir: Path, prep: PreparedTask, s: BenchSettings, co
     tmp.replace(pred_csv)
     rec = {"fold": k, "score": score(truth, pred, task.metric), "n_test": len(te), "n_train": len(tr),
            "wall_s": time.monotonic() - t0, "epochs": n_epochs, "test_ids_sha1": _ids_hash(test_ids),
-           "fingerprint": prep.fingerprint}
+           "fingerprint": prep.fingerprint, "commit": git_commit()}  # the code that trained this fold
     if members:
         rec["members"] = [{**r, "stopped_by": _stopped_by(r["epochs"], prep.train_config.epochs, s)} for r in members]
     write_json(fold_dir / "fold.json", rec)
@@ -356,7 +356,7 @@ def _run_task(task: Task, s: BenchSettings, console) -> dict[str, Any]:
         else:
             rec = _train_fold(k, fold_dir, prep, s, console)
         fold_records.append({key: rec[key] for key in ("fold", "score", "n_test", "n_train", "wall_s", "epochs",
-                                                       "members") if key in rec})
+                                                       "members", "commit") if key in rec})
         pred_files.append(fold_dir / "predictions.csv")
     if len(fold_records) < N_FOLDS:
         prep.notes.append(f"partial: {len(fold_records)} of {N_FOLDS} folds")
