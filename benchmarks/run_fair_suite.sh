@@ -8,7 +8,9 @@
 #   TASKS=local_supercon MODELS="crystograph cgcnn" bash benchmarks/run_fair_suite.sh
 #
 # Share of the machine: one training process at a time (tasks outer, models inner), torch/OpenMP threads =
-# THREADS (default: nproc). Nothing else should run meanwhile; the JSONs record the load average at start.
+# THREADS (default: nproc). Cleanest: nothing else runs meanwhile. THREADS=1 beside one other steady
+# single-threaded job also gives every model the same share (one core each); the JSONs record the load average
+# at start, the suite log at each model's start.
 # Models: dummy (no training), crystograph-small (preset small), cgcnn (reference recipe: MSE, SGD 0.01,
 # MultiStepLR [100]), alignn (published width), alignn-h64 (hidden 64, batch 32, standardised target).
 # Results: $OUT/<task>__<model>.json (default benchmarks/results/fair), per-fold files under $RUNS.
@@ -38,7 +40,8 @@ bench() {  # crystograph bench with this suite's folders
 
 for task in ${TASKS//,/ }; do
   for model in $MODELS; do
-    echo "[$(date +%H:%M:%S)] $task · $model (alone, $THREADS threads, $MINUTES min/fold)" | tee -a "$LOGS/suite.log"
+    echo "[$(date +%H:%M:%S)] $task · $model ($THREADS threads, $MINUTES min/fold, load $(cut -d' ' -f1 /proc/loadavg))" \
+      | tee -a "$LOGS/suite.log"
     case "$model" in
       dummy)
         bench "$task" --model dummy >> "$LOGS/dummy.log" 2>&1 || echo "dummy failed on $task" | tee -a "$LOGS/suite.log" ;;
