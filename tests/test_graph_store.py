@@ -69,6 +69,23 @@ def test_build_graphs_reuses_a_finished_store_and_reports_its_skips(tmp_path):
     assert (rebuilt.root / "skipped.json").exists() and len(rebuilt) == 6
 
 
+def test_a_store_of_another_version_is_refused_by_name_and_rebuilt_by_build_graphs(tmp_path):
+    import json
+
+    from crystograph.errors import InputError
+
+    records = synthetic_records(4)
+    store, _ = build_graphs(records, targets=["a"], progress=False, store_dir=tmp_path)
+    meta = json.loads((store.root / "meta.json").read_text())
+    (store.root / "meta.json").write_text(json.dumps({**meta, "version": meta["version"] + 1}))
+    with pytest.raises(InputError, match="version .* delete the folder"):
+        GraphStore(store.root)
+    rebuilt, _ = build_graphs(records, targets=["a"], progress=False, store_dir=tmp_path)
+    assert len(rebuilt) == 4 and json.loads((rebuilt.root / "meta.json").read_text())["version"] == meta["version"]
+    with pytest.raises(InputError, match="no meta.json"):
+        GraphStore(tmp_path / "nothing")
+
+
 def test_training_on_a_store_gives_the_same_model(graphs, tmp_path):
     from crystograph.train.run import RunOptions, train_run
 

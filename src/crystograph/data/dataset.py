@@ -127,7 +127,7 @@ def build_graphs(
     not grow with the dataset) and that store is returned; a finished store of the same records is reused.
     `workers` > 1 builds in that many processes (0: every usable core; `data.parallel`), with the same result."""
     from crystograph.data.parallel import build_one, built_in_workers, resolve_workers
-    from crystograph.data.store import GraphStore, GraphStoreWriter
+    from crystograph.data.store import GraphStore, GraphStoreWriter, is_current
     from crystograph.progress import track
 
     graph_config = graph_config or GraphConfig()
@@ -135,7 +135,7 @@ def build_graphs(
     writer = None
     if store_dir is not None:
         root = Path(store_dir) / store_key(records, graph_config, targets)
-        if (root / "meta.json").exists() and (root / "skipped.json").exists():
+        if is_current(root) and (root / "skipped.json").exists():  # a store of another version is rebuilt
             done = json.loads((root / "skipped.json").read_text())
             return GraphStore(root), [Skipped(s, r) for s, r in done]
         writer = GraphStoreWriter(root)

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from crystograph.errors import InputError
+
 STORE_VERSION = 1
 # field -> (count it grows with: 0 nodes, 1 edges, 2 line edges; stored dtype; transposed on disk)
 FIELDS: dict[str, tuple[int, str, bool]] = {
@@ -98,6 +100,15 @@ def write_store(graphs: Iterable, root: Path | str) -> "GraphStore":
     return writer.close()
 
 
+def is_current(root: Path | str) -> bool:
+    """True when `root` holds a finished store this version of crystograph reads."""
+    meta_path = Path(root) / "meta.json"
+    try:
+        return json.loads(meta_path.read_text()).get("version") == STORE_VERSION
+    except (OSError, ValueError):
+        return False
+
+
 class GraphStore(Sequence):
     """The graphs of a store directory, read from disk on access (see the module docstring)."""
 
@@ -105,10 +116,11 @@ class GraphStore(Sequence):
         self.root = Path(root)
         meta_path = self.root / "meta.json"
         if not meta_path.exists():
-            raise FileNotFoundError(f"{self.root}: not a finished graph store (no meta.json)")
+            raise InputError(str(self.root), "not a finished graph store (no meta.json); build it again")
         self.meta = json.loads(meta_path.read_text())
-        if self.meta.get("version") != STORE_VERSION:
-            raise ValueError(f"{self.root}: graph store version {self.meta.get('version')}, expected {STORE_VERSION}")
+        if not is_current(self.root):
+            raise InputError(str(self.root), f"graph store version {self.meta.get('version')}, this crystograph "
+                             f"reads version {STORE_VERSION}; delete the folder to build it again")
         n = self.meta["n"]
         self.ids: list[str] = self.meta["ids"]
         self.offsets = np.fromfile(self.root / "offsets.bin", dtype=np.int64).reshape(n + 1, 3)
