@@ -32,6 +32,19 @@ def test_worker_count_is_checked_and_capped():
     assert resolve_workers(0, 10_000) == min(usable_cpus(), 10_000 // MIN_PER_WORKER)
 
 
+def test_every_core_is_shared_among_the_processes_of_a_launched_job(monkeypatch):
+    import crystograph.data.parallel as parallel
+
+    monkeypatch.setattr(parallel, "usable_cpus", lambda: 16)
+    big = 100 * MIN_PER_WORKER
+    assert resolve_workers(0, big) == 16
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")  # torchrun, 4 processes on this machine
+    assert resolve_workers(0, big) == 4
+    assert resolve_workers(3, big) == 3  # an explicit count is taken as given
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
+    assert resolve_workers(0, big) == 1
+
+
 def test_build_graphs_refuses_a_negative_worker_count_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="graph workers"):
         build_graphs(synthetic_records(2), targets=["a"], cache_dir=tmp_path, progress=False, workers=-2)

@@ -155,8 +155,9 @@ def _positive(value: Optional[float]) -> Optional[float]:
 
 SPECIES_HELP = "Element symbols for POSCARs without a species line, e.g. 'Na Cl' (else a POTCAR beside them)."
 RECURSIVE_HELP = "Read subfolders of input folders too (otherwise they are listed as ignored)."
-GRAPH_WORKERS_HELP = ("Processes that build the graphs (0: every usable core; 1: this process; small inputs are "
-                      "built here anyway). The graphs are the same for any count.")
+GRAPH_WORKERS_HELP = ("Processes that build the graphs (0: every usable core, shared among the processes of a "
+                      "torchrun job; 1: this process; small inputs are built here anyway). The graphs are the same "
+                      "for any count.")
 # Model-size knobs of `train` and `bench` (default: the preset's value); the ablation studies vary them.
 NEtgcOption = typer.Option(None, "--n-etgc", min=0, help="eTGC blocks (default: the preset's).")
 NGwtOption = typer.Option(None, "--n-gwt", min=0, help="GwT layers (default: the preset's).")

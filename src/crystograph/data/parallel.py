@@ -38,12 +38,21 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def processes_on_this_node() -> int:
+    """Processes that share this machine's cores in a launched multi-process job (torchrun's LOCAL_WORLD_SIZE),
+    else 1."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
 def resolve_workers(workers: int, n_records: int) -> int:
-    """Worker processes for `n_records`: `workers` (0 = every usable core), capped so each gets enough work;
-    1 means build in this process."""
+    """Worker processes for `n_records`: `workers` (0 = every usable core, shared among the processes of a
+    multi-process job on this machine), capped so each gets enough work; 1 means build in this process."""
     if workers < 0:
         raise ConfigError(f"graph workers must be >= 0 (0 = every usable core), not {workers}")
-    wanted = usable_cpus() if workers == 0 else workers
+    wanted = max(1, usable_cpus() // processes_on_this_node()) if workers == 0 else workers
     return max(1, min(wanted, n_records // MIN_PER_WORKER))
 
 
@@ -132,8 +141,9 @@ def _context() -> multiprocessing.context.BaseContext:
 def built_in_workers(records: Sequence["StructureRecord"], graph_config: GraphConfig, cache_root: str | None,
                      workers: int) -> Iterator[tuple]:
     """Outcomes of `build_one` for every record, in record order, from `workers` processes; an unexpected error
-    comes back as ("error", source, reason) without the exception, a worker's warnings are re-issued here. The workers start before this
-    returns (so before any progress bar's thread); closing the iterator early cancels the pending work."""
+    comes back as ("error", source, reason) without the exception, a worker's warnings are re-issued here. The
+    workers start before this returns (so before any progress bar's thread); closing the iterator early cancels
+    the pending work."""
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_worker_init,
                                initargs=(records, graph_config, cache_root))
     try:
