@@ -5,7 +5,7 @@
 
 Every table says which protocol its rows are: the main table and the glance table hold the budget runs in
 RESULTS/ ("budget X min/fold"); the fair budget table holds RESULTS/fair/ (benchmarks/run_fair_suite.sh: each
-model alone on all cores); the converged table holds RESULTS/converged/ (benchmarks/run_converged.sh), with a
+model in turn, same threads); the converged table holds RESULTS/converged/ (benchmarks/run_converged.sh), with a
 "not yet run" row for each task that has no converged result.
 
 The tables come from `crystograph.bench.report`; which READMEs hold them, between which markers, and which
@@ -14,6 +14,7 @@ tasks make the top-level README's glance table is this repository's business and
 
 from __future__ import annotations
 
+import json
 import argparse
 import sys
 from pathlib import Path
@@ -74,7 +75,13 @@ def fair_table(fair_dir: Path) -> str | None:
 
     if not fair_dir.is_dir() or not load_results(fair_dir):
         return None
-    return ("_Protocol: budget — each model alone on all cores in turn (`benchmarks/run_fair_suite.sh`), identical "
+    runs = [json.loads(p.read_text()) for p in sorted(fair_dir.glob("*__*.json"))]
+    threads = sorted({str((r.get("hardware") or {}).get("torch_threads")) for r in runs} - {"None"})
+    loads = [x for r in runs for x in [r.get("load_avg_1m_at_start") or (r.get("hardware") or {}).get(
+        "load_avg_1m_at_start")] if x is not None]
+    share = (f"each model in turn with {'/'.join(threads) or '?'} thread(s), load average at each start "
+             f"{min(loads):.1f}–{max(loads):.1f}" if loads else "each model in turn")
+    return (f"_Protocol: budget — {share} (`benchmarks/run_fair_suite.sh`; the JSONs record both), identical "
             "folds, the same training minutes per fold; results in `benchmarks/results/fair/`._\n\n"
             + glance_table(fair_dir, GLANCE_TASKS))
 
