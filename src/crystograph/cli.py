@@ -417,16 +417,19 @@ def models(as_json: bool = typer.Option(False, "--json", help="The full cards as
     table = Table(title="shipped models", caption="test MAE on a held-out split never used in training or model "
                   "selection; CGCNN trained on the same split with the same budget")
     table.add_column("name", no_wrap=True)
-    for col in ("target", "unit", "test MAE", "mean predictor", "CGCNN", "structures", "members"):
-        table.add_column(col, overflow="fold")
+    table.add_column("unit", no_wrap=True)
+    for col in ("test MAE", "mean pred.", "CGCNN", "structures", "members"):
+        table.add_column(col, justify="right", no_wrap=True)
 
     def num(v):
         return "—" if v is None else f"{v:.3g}"
 
     for c in cards:
-        table.add_row(c["name"], c["target"], c["unit"], num(c["test_mae"]), num(c["dummy_test_mae"]),
-                      num(c["cgcnn_test_mae"]), str(c["n_structures"]), str(c.get("members", 1)))
+        table.add_row(c["name"], c["unit"], num(c["test_mae"]), num(c["dummy_test_mae"]), num(c["cgcnn_test_mae"]),
+                      f"{c['n_structures']:,}", str(c.get("members", 1)))
     out.print(table)
+    for c in cards:
+        out.print(f"[bold]{c['name']}[/]: {c['target']} — {c.get('description', '')}")
     out.print("cards: `crystograph models --json`; use: `crystograph predict --model NAME FILES --out preds.csv`")
 
 
