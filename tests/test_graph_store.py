@@ -84,6 +84,9 @@ def test_a_store_of_another_version_is_refused_by_name_and_rebuilt_by_build_grap
     assert len(rebuilt) == 4 and json.loads((rebuilt.root / "meta.json").read_text())["version"] == meta["version"]
     with pytest.raises(InputError, match="no meta.json"):
         GraphStore(tmp_path / "nothing")
+    (rebuilt.root / "meta.json").write_text("{truncated")
+    with pytest.raises(InputError, match="not valid JSON"):
+        GraphStore(rebuilt.root)
 
 
 def test_training_on_a_store_gives_the_same_model(graphs, tmp_path):

@@ -117,7 +117,10 @@ class GraphStore(Sequence):
         meta_path = self.root / "meta.json"
         if not meta_path.exists():
             raise InputError(str(self.root), "not a finished graph store (no meta.json); build it again")
-        self.meta = json.loads(meta_path.read_text())
+        try:
+            self.meta = json.loads(meta_path.read_text())
+        except ValueError as err:
+            raise InputError(str(meta_path), f"not valid JSON ({err}); delete the folder to build it again") from err
         if not is_current(self.root):
             raise InputError(str(self.root), f"graph store version {self.meta.get('version')}, this crystograph "
                              f"reads version {STORE_VERSION}; delete the folder to build it again")
