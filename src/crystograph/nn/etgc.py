@@ -39,6 +39,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import scatter, softmax
 
+from crystograph.nn import fused
 from crystograph.nn.ffn import FeedForward
 
 
@@ -193,17 +194,20 @@ class ETGC(nn.Module):
         score_node = (q * (wk.part(0, k) + wk.bias)).sum(-1)  # [N, heads]
         q_w1 = lay.at_centre(wk.transposed_part(1, q))  # [N, heads, d] at each edge
         q_w2 = lay.at_centre(wk.transposed_part(2, q))
-        score = lay.at_centre(score_node) + (q_w1 * lay.at_source(k, src) + q_w2 * e_proj).sum(-1)  # [E, heads]
+        pair_scores = fused.get("scores") if lay.dense else fused.scores  # the same formula, fused when enabled
+        score = lay.at_centre(score_node) + pair_scores(q_w1, lay.at_source(k, src), q_w2, e_proj)  # [E, heads]
         attn = lay.softmax(score / math.sqrt(d))  # [E, heads], sums to 1 over each centre's edges
         attn_d = self.attn_dropout(attn).unsqueeze(-1)  # [E, heads, 1]
         attn_p = attn_d.to(e_proj.dtype)  # the products' dtype: bf16 under autocast (no fp32 [E, heads, d] copies)
 
-        # h_x = sum_j alpha_ji v_ji (eq. 5a), factorised.
-        h_e = attn_p * e_proj  # [E, heads, d]  (eq. 5b)
+        # h_x = sum_j alpha_ji v_ji (eq. 5a), factorised; h_e = alpha_ji e'_ji (eq. 5b).
+        if lay.dense:
+            h_e, sum_av, sum_he = fused.get("weighted_sums")(attn_p, lay.at_source(v, src), e_proj)
+        else:
+            h_e = attn_p * e_proj  # [E, heads, d]
+            sum_av, sum_he = lay.sum(attn_p * lay.at_source(v, src)), lay.sum(h_e)
         h_x = (
-            lay.sum(attn_d) * (wv.part(0, v) + wv.bias)
-            + wv.part(1, lay.sum(attn_p * lay.at_source(v, src)))
-            + wv.part(2, lay.sum(h_e))
+            lay.sum(attn_d) * (wv.part(0, v) + wv.bias) + wv.part(1, sum_av) + wv.part(2, sum_he)
         )  # [N, heads, d]
         x_hat = x + self.norm_x(self.out_x(h_x.reshape(n, heads * d)))  # [N, h]  (eq. 6)
         x_out = x_hat + self.ffn_x(x_hat)  # [N, h]  (eq. 8)
