@@ -95,9 +95,9 @@ def main(argv=None) -> None:
              "matmul": sum(e.self_cpu_time_total for e in events if e.key in MATMUL) / total}
     out = {"benchmark": "profile_step", "command": _common.command_line(), "preset": args.preset,
            "precision": args.precision, "batch_size": args.batch_size, "seed": args.seed,
-           "step_s_fastest_pass": min(passes), "profiled_batch": {"atoms": int(data[1].num_nodes),
-                                                                   "edges": int(data[1].edge_index.size(1)),
-                                                                   "line_edges": line_edges},
+           "step_s_fastest_pass": min(passes),
+           "profiled_batch": {"atoms": int(data[1].num_nodes), "edges": int(data[1].edge_index.size(1)),
+                              "line_edges": line_edges},
            "share_of_self_cpu_time": share, "hardware": _common.hardware(args.threads),
            "commit": _common.git_commit()}
     print({k: round(v, 3) for k, v in share.items()}, f"step {min(passes):.2f} s")

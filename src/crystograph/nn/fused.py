@@ -57,8 +57,8 @@ def enable() -> bool:
     compiled = {k: torch.compile(f, dynamic=True) for k, f in _EAGER.items()}
     try:
         n, m, h, d = 5, 3, 2, 4
-        leaf = [torch.randn(*s, requires_grad=True) for s in ((n, 1, h, d), (n, m, h, d), (n, 1, h, d),
-                                                               (n, m, h, d))]
+        shapes = ((n, 1, h, d), (n, m, h, d), (n, 1, h, d), (n, m, h, d))
+        leaf = [torch.randn(*s, requires_grad=True) for s in shapes]
         compiled["scores"](*leaf).sum().backward()
         a = torch.rand(n, m, h, 1, requires_grad=True)
         outs = compiled["weighted_sums"](a, leaf[1], leaf[3])
