@@ -48,19 +48,25 @@ def test_update_readme_between_markers(tmp_path):
 def test_glance_table_counts_wins_among_complete_models(tmp_path):
     _result(tmp_path, "local_matbench_jdft2d", "crystograph-small", 45.0)
     _result(tmp_path, "local_matbench_jdft2d", "cgcnn", 50.0)
+    _result(tmp_path, "local_matbench_jdft2d", "alignn", 60.0)
     _result(tmp_path, "local_matbench_jdft2d", "dummy", 67.2)
     _result(tmp_path, "local_supercon", "crystograph-small", 3.0)
     _result(tmp_path, "local_supercon", "cgcnn", 2.9)
+    _result(tmp_path, "local_supercon", "alignn", 3.5)
     _result(tmp_path, "local_perov5", "crystograph-small", 0.2)
-    _result(tmp_path, "local_perov5", "alignn", 0.1, folds=3)  # incomplete: cannot be best
+    _result(tmp_path, "local_perov5", "cgcnn", 0.3)
+    _result(tmp_path, "local_perov5", "alignn", 0.1, folds=3)  # incomplete: the task is not counted
+    _result(tmp_path, "local_matbench_phonons", "alignn", 90.0)  # the others missing: not counted either
     text = report.glance_table(tmp_path, tasks=("local_matbench_jdft2d", "local_supercon", "local_perov5",
-                                                "local_c2db_gap"))
+                                                "local_matbench_phonons", "local_c2db_gap"))
     rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| local_")}
     assert rows["local_matbench_jdft2d"].count("crystograph-small") == 1 and "45 ± 0.1" in rows["local_matbench_jdft2d"]
     assert "| cgcnn |" in rows["local_supercon"]
-    assert "| crystograph-small |" in rows["local_perov5"] and "0.1 ± 0.1 † (3 folds)" in rows["local_perov5"]
+    assert "0.1 ± 0.1 † (3 folds)" in rows["local_perov5"]
+    assert "| crystograph-small |" not in rows["local_perov5"] and "| — |" in rows["local_perov5"]
+    assert "| alignn |" not in rows["local_matbench_phonons"]
     assert "| — | — | — | — | — | — |" in rows["local_c2db_gap"]  # no results at all
-    assert "best on 2 of 3" in text
+    assert "best on 1 of 2" in text
 
 
 def test_update_glance_only_between_markers(tmp_path):
