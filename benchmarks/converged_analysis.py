@@ -119,10 +119,10 @@ def analyse(args) -> dict:
         "share_of_abs_error_from_largest_targets": top,
         "median_abs_error": float(np.median(err)),
         "mae_without_top_1pct_targets": float(err[order[max(1, len(y) // 100):]].mean()),
-    }, (y, p, n_atoms, dummy_err, err)
+    }
 
 
-def plot(out: dict, arrays, path: Path) -> None:
+def plot(out: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,10 +161,10 @@ def plot(out: dict, arrays, path: Path) -> None:
 
 def main(argv=None) -> None:
     args = _parse_args(argv)
-    out, arrays = analyse(args)
+    out = analyse(args)
     stem = args.results / f"analysis_{args.task}__{args.model}"
     stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
-    plot(out, arrays, stem.with_suffix(".png"))
+    plot(out, stem.with_suffix(".png"))
     print(json.dumps({k: out[k] for k in ("task", "mean", "best_epoch_per_fold", "by_atoms_per_cell",
                                           "share_of_abs_error_from_largest_targets",
                                           "mae_without_top_1pct_targets")}, indent=1))

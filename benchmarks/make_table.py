@@ -14,7 +14,6 @@ tasks make the top-level README's glance table is this repository's business and
 
 from __future__ import annotations
 
-import json
 import argparse
 import sys
 from pathlib import Path
@@ -73,9 +72,9 @@ def fair_table(fair_dir: Path) -> str | None:
     """The glance table of the fair budget suite's results (None when the suite has not written any)."""
     from crystograph.bench.report import glance_table, load_results
 
-    if not fair_dir.is_dir() or not load_results(fair_dir):
+    runs = load_results(fair_dir) if fair_dir.is_dir() else []
+    if not runs:
         return None
-    runs = [json.loads(p.read_text()) for p in sorted(fair_dir.glob("*__*.json"))]
     threads = sorted({str((r.get("hardware") or {}).get("torch_threads")) for r in runs} - {"None"})
     loads = [x for r in runs for x in [r.get("load_avg_1m_at_start") or (r.get("hardware") or {}).get(
         "load_avg_1m_at_start")] if x is not None]

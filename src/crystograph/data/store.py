@@ -121,7 +121,7 @@ class GraphStore(Sequence):
             self.meta = json.loads(meta_path.read_text())
         except ValueError as err:
             raise InputError(str(meta_path), f"not valid JSON ({err}); delete the folder to build it again") from err
-        if not is_current(self.root):
+        if self.meta.get("version") != STORE_VERSION:
             raise InputError(str(self.root), f"graph store version {self.meta.get('version')}, this crystograph "
                              f"reads version {STORE_VERSION}; delete the folder to build it again")
         n = self.meta["n"]

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from crystograph.train.export import write_atomic
+
 
 def checkpoint_callbacks(ckpt_dir: Path, monitor: str):
     """`best.ckpt` (lowest `monitor`) and `last.ckpt` (every epoch).
@@ -117,9 +119,7 @@ def read_metrics(metrics_csv: Path, resuming: bool = True):
         return None
     rows = _join(_read_csv(earlier), _read_csv(metrics_csv))
     if rows is not None:
-        tmp = earlier.with_suffix(".tmp")
-        rows.to_csv(tmp, index=False)
-        tmp.replace(earlier)
+        write_atomic(earlier, writer=lambda tmp: rows.to_csv(tmp, index=False))
     return rows
 
 
@@ -129,7 +129,5 @@ def merge_metrics(metrics_csv: Path, previous) -> None:
     metrics_csv = Path(metrics_csv)
     merged = _join(previous, _read_csv(metrics_csv))
     if merged is not None:
-        tmp = metrics_csv.with_suffix(".tmp")
-        merged.to_csv(tmp, index=False)
-        tmp.replace(metrics_csv)
+        write_atomic(metrics_csv, writer=lambda tmp: merged.to_csv(tmp, index=False))
     _earlier_path(metrics_csv).unlink(missing_ok=True)
