@@ -42,14 +42,17 @@ def _structure_arrays(structure, source: str) -> tuple[np.ndarray, np.ndarray, n
     sites = structure.sites
     if len(sites) == 0:
         raise InputError(source, "the structure has no atoms")
-    if not structure.is_ordered:
-        bad = next(i for i, s in enumerate(sites) if not s.is_ordered)
+    try:  # one pass: Site.specie raises AttributeError on a disordered site
+        z = np.fromiter((s.specie.Z for s in sites), dtype=np.int64, count=len(sites))
+    except AttributeError:
+        bad = next((i for i, s in enumerate(sites) if not s.is_ordered), None)
+        if bad is None:
+            raise
         raise InputError(
             source,
             f"site {bad} is disordered (partial occupancy {sites[bad].species}); order the structure first "
             "(e.g. pymatgen OrderDisorderedStructureTransformation)",
-        )
-    z = np.fromiter((s.specie.Z for s in sites), dtype=np.int64, count=len(sites))
+        ) from None
     bad = np.flatnonzero((z < 1) | (z > MAX_Z))
     if bad.size:
         i = int(bad[0])

@@ -41,6 +41,7 @@ that choice). `frame="lab"` keeps the file's frame: the paper's literal behaviou
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import numpy as np
@@ -62,12 +63,19 @@ def _coefficient_bounds(basis: np.ndarray, radius: float) -> np.ndarray:
     return np.floor(radius * np.sqrt((dual * dual).sum(0)) + 1e-9).astype(int)
 
 
+@functools.lru_cache(maxsize=256)
+def _coefficients(nmax: tuple[int, ...]) -> np.ndarray:
+    """[c, p] all integer coefficient vectors with |n_i| <= nmax_i (read-only, cached)."""
+    coeffs = np.indices(tuple(2 * m + 1 for m in nmax)).reshape(len(nmax), -1).T - np.asarray(nmax)
+    coeffs.flags.writeable = False
+    return coeffs
+
+
 def lattice_vectors(basis: np.ndarray, radius: float, nmax: np.ndarray | None = None) -> np.ndarray:
     """All non-zero vectors [m, 3] of length <= radius of the lattice spanned by the rows of basis [p, 3]
     (nmax: `_coefficient_bounds(basis, radius)` when the caller has it)."""
     nmax = _coefficient_bounds(basis, radius) if nmax is None else nmax
-    coeffs = np.indices(tuple(2 * nmax + 1)).reshape(len(nmax), -1).T - nmax  # [c, p]
-    vecs = coeffs @ basis  # [c, 3]
+    vecs = _coefficients(tuple(int(m) for m in nmax)) @ basis  # [c, 3]
     norm = np.sqrt((vecs * vecs).sum(1))
     return vecs[(norm > 1e-8) & (norm <= radius)]
 
@@ -92,7 +100,6 @@ def _short_vectors(lattice: np.ndarray, periodic: np.ndarray) -> np.ndarray:
 
 def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a x b over the last axis (broadcasting; numpy's cross is slow for small arrays)."""
-    a, b = np.broadcast_arrays(a, b)
     return np.stack([a[..., 1] * b[..., 2] - a[..., 2] * b[..., 1], a[..., 2] * b[..., 0] - a[..., 0] * b[..., 2],
                      a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]], axis=-1)
 

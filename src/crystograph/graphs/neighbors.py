@@ -176,6 +176,8 @@ def _select(i: np.ndarray, d: np.ndarray, v: np.ndarray, n: int, k: int) -> np.n
     group = i
     for values in (d, v[:, 0], v[:, 1], v[:, 2]):
         group = _refine(group, values)
+        if group.size == 0 or group.max() == group.size:  # every group is one candidate: the order is final
+            break
     order = np.argsort(group, kind="stable")
     i_sorted = i[order]
     cand_ptr = _csr_ptr(i_sorted, n)
