@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from crystograph.cli import (
+from crystograph.cli_common import (
     ATOM_EMBEDDINGS_HELP,
     FINETUNE_HELP,
     PE_MODE_HELP,
