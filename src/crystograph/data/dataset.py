@@ -126,7 +126,7 @@ def build_graphs(
     the graphs go to a `GraphStore` under ``store_dir/<store_key>`` (read back one graph at a time, so memory does
     not grow with the dataset) and that store is returned; a finished store of the same records is reused.
     `workers` > 1 builds in that many processes (0: every usable core; `data.parallel`), with the same result."""
-    from crystograph.data.parallel import build_one, built_in_workers, resolve_workers
+    from crystograph.data.parallel import built_here, built_in_workers, resolve_workers
     from crystograph.data.store import GraphStore, GraphStoreWriter, is_current
     from crystograph.progress import track
 
@@ -143,7 +143,7 @@ def build_graphs(
     if n_workers > 1:
         outcomes = built_in_workers(records, graph_config, cache_root, n_workers)
     else:
-        outcomes = (build_one(r.structure, r.source, graph_config, cache_root) for r in records)
+        outcomes = built_here(records, graph_config, cache_root)
     graphs: list[CrystalGraph] = []
     skipped: list[Skipped] = []
     try:

@@ -1,12 +1,12 @@
 """Graphs of many structures built in worker processes (`build_graphs(..., workers=N)`).
 
-Each worker runs the same `build_graph` as the serial path (one structure at a time, one thread), reads and
-writes the same graph cache (its writes are atomic and per-writer, so workers never clash), and sends back
-plain numpy arrays, never shared-memory tensors (a dataset would otherwise hold one file descriptor per
-tensor). Results come back in record order, so a parallel build returns exactly the serial build's graphs and
-skip list. Workers are forked on Linux (no re-import of the caller's script, as PyTorch's DataLoader does) and
-spawned elsewhere (macOS, Windows: the calling script needs the usual `if __name__ == "__main__":` guard);
-starting them costs up to a few seconds, so small inputs stay in this process.
+Each worker runs the same code as the serial path (`build_chunk`: `graphs.bulk.build_graph_batch` on BATCH records
+at a time, one thread, giving exactly `build_graph`'s graphs), reads and writes the same graph cache (its writes are
+atomic and per-writer, so workers never clash), and sends back plain numpy arrays, never shared-memory tensors (a
+dataset would otherwise hold one file descriptor per tensor). Results come back in record order, so a parallel build
+returns exactly the serial build's graphs and skip list. Workers are forked on Linux (no re-import of the caller's
+script, as PyTorch's DataLoader does) and spawned elsewhere (macOS, Windows: the calling script needs the usual
+`if __name__ == "__main__":` guard); starting them costs up to a few seconds, so small inputs stay in this process.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from crystograph.structures import StructureRecord
 
 MIN_PER_WORKER = 32  # fewer records than this per worker: the start-up cost is not worth a pool
-CHUNK = 16  # records sent to a worker at a time
+BATCH = 64  # records built together (`build_graph_batch`), and sent to a worker as one task
 
 
 def usable_cpus() -> int:
@@ -62,7 +62,7 @@ def failure_reason(err: Exception) -> str:
 
 
 def build_one(structure, source: str, graph_config: GraphConfig, cache_root: str | None):
-    """Compact graph of one structure through the cache: the serial path's step, for the parent or a worker.
+    """Compact graph of one structure through the cache (`build_chunk`'s step for a structure it cannot batch).
 
     Returns ("ok", graph), ("skip", source, reason) for an `InputError`, or ("error", source, reason, exception)
     for any other exception (a bug or an odd structure, reported against the record).
@@ -83,6 +83,58 @@ def build_one(structure, source: str, graph_config: GraphConfig, cache_root: str
     except Exception as err:
         return ("error", source, failure_reason(err), err)
     return ("ok", graph)
+
+
+def build_chunk(structures: Sequence, sources: Sequence[str], graph_config: GraphConfig,
+                cache_root: str | None) -> list[tuple]:
+    """`build_one`'s outcomes for several structures: cached graphs are loaded, the others built together by
+    `build_graph_batch` (the same graphs). If the batch raises anything but a per-structure `InputError`, its
+    structures are built one by one, so that the failure is reported against its own record."""
+    from crystograph.data.dataset import GraphCache
+    from crystograph.graphs.bulk import build_graph_batch
+
+    cache = GraphCache(Path(cache_root)) if cache_root is not None else None
+    outcomes: list[tuple | None] = [None] * len(structures)
+    keys: list[str | None] = [None] * len(structures)
+    todo = []
+    for index, structure in enumerate(structures):
+        keys[index] = _cache_key(structure, graph_config) if cache else None
+        try:
+            graph = cache.load(keys[index]) if keys[index] else None
+        except Exception:  # build_one reports it against the record
+            outcomes[index] = build_one(structure, sources[index], graph_config, cache_root)
+            continue
+        if graph is not None:
+            outcomes[index] = ("ok", graph)
+        else:
+            todo.append(index)
+    try:
+        built = build_graph_batch([structures[t] for t in todo], graph_config,
+                                  sources=[sources[t] for t in todo], expand_features=False) if todo else []
+    except Exception:
+        built = [None] * len(todo)
+    for index, graph in zip(todo, built):
+        if graph is None:
+            outcomes[index] = build_one(structures[index], sources[index], graph_config, cache_root)
+        elif isinstance(graph, InputError):
+            outcomes[index] = ("skip", graph.source, graph.reason)
+        else:
+            try:
+                if keys[index]:
+                    cache.save(keys[index], graph)
+            except Exception as err:
+                outcomes[index] = ("error", sources[index], failure_reason(err), err)
+                continue
+            outcomes[index] = ("ok", graph)
+    return outcomes
+
+
+def built_here(records: Sequence["StructureRecord"], graph_config: GraphConfig,
+               cache_root: str | None) -> Iterator[tuple]:
+    """`build_chunk` outcomes of every record, in order, built in this process BATCH records at a time."""
+    for start in range(0, len(records), BATCH):
+        part = records[start:start + BATCH]
+        yield from build_chunk([r.structure for r in part], [r.source for r in part], graph_config, cache_root)
 
 
 def _cache_key(structure, graph_config: GraphConfig) -> str | None:
@@ -115,23 +167,29 @@ def _worker_init(records: Sequence["StructureRecord"], graph_config: GraphConfig
     _SHARED.update(records=records, graph_config=graph_config, cache_root=cache_root)
 
 
-def _worker_task(index: int) -> tuple[tuple, list]:
-    """(`build_one` of record `index`, the warnings it raised) in a worker; graphs travel as numpy arrays,
-    unexpected errors as their reason, warnings as (message, category) for the parent to re-issue."""
+def _worker_task(start: int) -> list[tuple[tuple, list]]:
+    """(`build_chunk` outcome, the warnings raised) of records start..start + BATCH in a worker; graphs travel as
+    numpy arrays, unexpected errors as their reason, warnings as (message, category) for the parent to
+    re-issue (with the chunk's first outcome)."""
     import torch
 
-    record = _SHARED["records"][index]
+    records = _SHARED["records"][start:start + BATCH]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        outcome = build_one(record.structure, record.source, _SHARED["graph_config"], _SHARED["cache_root"])
+        outcomes = build_chunk([r.structure for r in records], [r.source for r in records], _SHARED["graph_config"],
+                               _SHARED["cache_root"])
     raised = [(str(w.message), w.category) for w in caught]
-    if outcome[0] == "error":
-        outcome = outcome[:3]  # the exception itself may not pickle; its text travels
-    elif outcome[0] == "ok":
-        graph = outcome[1]
-        arrays = {key: graph[key].numpy() for key in graph.keys() if torch.is_tensor(graph[key])}
-        outcome = ("ok", arrays, int(graph.num_nodes))
-    return outcome, raised
+    sent = []
+    for outcome in outcomes:
+        if outcome[0] == "error":
+            outcome = outcome[:3]  # the exception itself may not pickle; its text travels
+        elif outcome[0] == "ok":
+            graph = outcome[1]
+            arrays = {key: graph[key].numpy() for key in graph.keys() if torch.is_tensor(graph[key])}
+            outcome = ("ok", arrays, int(graph.num_nodes))
+        sent.append((outcome, raised))
+        raised = []
+    return sent
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -140,14 +198,14 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def built_in_workers(records: Sequence["StructureRecord"], graph_config: GraphConfig, cache_root: str | None,
                      workers: int) -> Iterator[tuple]:
-    """Outcomes of `build_one` for every record, in record order, from `workers` processes; an unexpected error
+    """Outcomes of `build_chunk` for every record, in record order, from `workers` processes; an unexpected error
     comes back as ("error", source, reason) without the exception, a worker's warnings are re-issued here. The
     workers start before this returns (so before any progress bar's thread); closing the iterator early cancels
     the pending work."""
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_worker_init,
                                initargs=(records, graph_config, cache_root))
     try:
-        results = pool.map(_worker_task, range(len(records)), chunksize=CHUNK)  # starts the workers now
+        results = pool.map(_worker_task, range(0, len(records), BATCH))  # starts the workers now
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
@@ -160,7 +218,7 @@ def _collect(pool: ProcessPoolExecutor, results: Iterator[tuple[tuple, list]]) -
     from crystograph.graphs import CrystalGraph
 
     try:
-        for outcome, raised in results:
+        for outcome, raised in (item for chunk in results for item in chunk):
             for message, category in raised:
                 warnings.warn(message, category, stacklevel=2)
             if outcome[0] == "ok":

@@ -74,15 +74,16 @@ def build_graph(
 
     Raises `InputError(source, reason)` for a non-periodic input (e.g. a Molecule), an empty structure,
     disordered (partially occupied) sites, elements outside Z = 1..100 (also dummy species), a degenerate
-    lattice, and (with on_isolated_atoms="error") atoms with fewer than k neighbours within `config.max_radius`. Fields: x [n, 92], z [n] long, pos [n, 3],
-    edge_index [2, E] long (row 0 neighbour, row 1 centre; k per centre, by centre then distance),
-    edge_vec [E, 3] (centre -> neighbour image), edge_attr [E, edge_dim], lg_edge_index [2, L] long,
-    lg_attr [L, line_dim], pe [n, pe_dim]; floats are float32. Periodic images are searched along the
-    lattice directions where `structure.lattice.pbc` is True (all three for ordinary crystals).
+    lattice, and (with on_isolated_atoms="error") atoms with fewer than k neighbours within `config.max_radius`.
+    Fields: x [n, 92], z [n] long, pos [n, 3], edge_index [2, E] long (row 0 neighbour, row 1 centre; k per
+    centre, by centre then distance), edge_vec [E, 3] (centre -> neighbour image), edge_attr [E, edge_dim],
+    lg_edge_index [2, L] long, lg_attr [L, line_dim], pe [n, pe_dim]; floats are float32. Periodic images are
+    searched along the lattice directions where `structure.lattice.pbc` is True (all three for ordinary crystals).
 
     `expand_features=False` leaves out `edge_attr` and `lg_attr` (the RBF expansions, ~80 % of a graph's
     memory): datasets and the graph cache store such compact graphs, and `add_edge_features` (called by the
-    model when they are missing) expands them batch by batch, identically.
+    model when they are missing) expands them batch by batch, identically. `graphs.bulk.build_graph_batch`
+    builds many structures per call, with identical results.
     """
     cfg = config or GraphConfig()
     lattice, pos, z, pbc = _structure_arrays(structure, source)

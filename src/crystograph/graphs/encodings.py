@@ -133,14 +133,14 @@ def _sparse_smallest_eigs(w, dim: int, form: str):
     L + 3 U U^T, U the normalised D^1/2 1 of each component (one sparse column per component).
 
     "projector" needs the *complete* first `dim` non-trivial eigenspaces ("eigvec": those holding the first `dim`
-    eigenvectors, so that they are the `dim` smallest): k eigenpairs are requested, and the result is accepted only when an eigenvalue of a later eigenspace was also returned (so the last used one
-    is complete unless ARPACK missed copies of a repeated eigenvalue) and Sylvester's inertia count of
-    L - tau I, tau between the last used and the next eigenspace, equals the number of eigenvalues returned
-    below tau plus the number of components (which rules that out; it caught one missed copy in a 2x2x2
-    supercell of a MOF, 3,072 atoms, k = 20, where k = 40 found all). Otherwise k is increased: from the
-    multiplicities seen so far, or doubled after a missed copy. None (the caller falls back to dense eigh)
-    when eigsh does not converge, the count disagrees more than MAX_MISSES times, or k would exceed
-    SPARSE_MAX_EIG_FRACTION of the atoms.
+    eigenvectors, so that they are the `dim` smallest): k eigenpairs are requested, and the result is accepted only
+    when an eigenvalue of a later eigenspace was also returned (so the last used one is complete unless ARPACK
+    missed copies of a repeated eigenvalue) and Sylvester's inertia count of L - tau I, tau between the last used
+    and the next eigenspace, equals the number of eigenvalues returned below tau plus the number of components
+    (which rules that out; it caught one missed copy in a 2x2x2 supercell of a MOF, 3,072 atoms, k = 20, where k =
+    40 found all). Otherwise k is increased: from the multiplicities seen so far, or doubled after a missed copy.
+    None (the caller falls back to dense eigh) when eigsh does not converge, the count disagrees more than
+    MAX_MISSES times, or k would exceed SPARSE_MAX_EIG_FRACTION of the atoms.
     """
     from scipy import sparse
     from scipy.sparse.csgraph import connected_components
@@ -212,17 +212,32 @@ def laplacian_pe(w, dim: int, form: str = "projector") -> np.ndarray:
         return out
     eigs = _sparse_smallest_eigs(w, dim, form) if n > SPARSE_MIN_ATOMS else None
     if eigs is None:
-        w = _dense(w).copy()
-        np.fill_diagonal(w, 0.0)
-        deg = w.sum(1)  # [n]
-        dis = _inv_sqrt(deg)
-        lap = -(dis[:, None] * w * dis[None, :])  # [n, n]
-        lap[np.diag_indices(n)] += deg > 0
-        evals, evecs = np.linalg.eigh(lap)  # ascending; evecs [n, n] columns
-        nontrivial = evals > EIG_TOL
-        evals, evecs = evals[nontrivial], evecs[:, nontrivial]
+        evals, evecs = np.linalg.eigh(dense_laplacian(_dense(w)))  # ascending; evecs [n, n] columns
     else:
         evals, evecs = eigs
+    return laplacian_pe_from_eigs(evals, evecs, dim, form)
+
+
+def dense_laplacian(w: np.ndarray) -> np.ndarray:
+    """L = D^-1/2 (D - W) D^-1/2 [..., n, n] of dense weights w [..., n, n] (a stack is fine), W's diagonal
+    (self-loops) dropped, isolated atoms zero rows."""
+    n = w.shape[-1]
+    diag = np.arange(n)
+    w = w.copy()
+    w[..., diag, diag] = 0.0
+    deg = w.sum(-1)  # [..., n]
+    dis = _inv_sqrt(deg)
+    lap = -(dis[..., :, None] * w * dis[..., None, :])  # [..., n, n]
+    lap[..., diag, diag] += deg > 0
+    return lap
+
+
+def laplacian_pe_from_eigs(evals: np.ndarray, evecs: np.ndarray, dim: int, form: str) -> np.ndarray:
+    """[n, dim] Laplacian PE from all (or the smallest) eigenpairs of L, ascending: the trivial ones
+    (eigenvalue <= EIG_TOL) are dropped here."""
+    out = np.zeros((evecs.shape[0], dim))
+    nontrivial = evals > EIG_TOL
+    evals, evecs = evals[nontrivial], evecs[:, nontrivial]
     if evals.size == 0:
         return out
     if form == "projector":
@@ -248,16 +263,21 @@ def random_walk_pe(w, steps: int) -> np.ndarray:
         return out
     if n > SPARSE_MIN_ATOMS:
         return _sparse_random_walk_pe(w, steps)
-    w = _dense(w)
-    dis = _inv_sqrt(w.sum(1))
-    sym = dis[:, None] * w * dis[None, :]  # N = D^-1/2 W D^-1/2, diag(N^t) = diag(P^t)
-    powers = [np.eye(n), sym]  # N^0, N^1, ..., N^ceil(steps/2)
+    return dense_random_walk_pe(_dense(w), steps)
+
+
+def dense_random_walk_pe(w: np.ndarray, steps: int) -> np.ndarray:
+    """[..., n, steps] return probabilities of dense weights w [..., n, n] (a stack is fine), self-loops kept."""
+    n = w.shape[-1]
+    dis = _inv_sqrt(w.sum(-1))  # [..., n]
+    sym = dis[..., :, None] * w * dis[..., None, :]  # N = D^-1/2 W D^-1/2, diag(N^t) = diag(P^t)
+    powers = [np.broadcast_to(np.eye(n), sym.shape), sym]  # N^0, N^1, ..., N^ceil(steps/2)
     for _ in range(1, (steps + 1) // 2):
         powers.append(powers[-1] @ sym)
-    powers = np.stack(powers)  # [h + 1, n, n]
+    powers = np.stack(powers, axis=-3)  # [..., h + 1, n, n]
     t = np.arange(1, steps + 1)
     # diag(N^a N^b) = row sums of N^a * N^b (N symmetric), a = ceil(t/2), b = floor(t/2)
-    return np.einsum("tij,tij->it", powers[(t + 1) // 2], powers[t // 2])
+    return np.einsum("...tij,...tij->...it", powers[..., (t + 1) // 2, :, :], powers[..., t // 2, :, :])
 
 
 def _sparse_random_walk_pe(w, steps: int) -> np.ndarray:

@@ -102,9 +102,54 @@ def knn(
     direction (e.g. pymatgen's `lattice.pbc`), images are only searched along periodic directions.
     frame: "canonical" (vectors and tie-breaks in the crystal's own frame, `graphs.frame`) or "lab".
     """
-    periodic = [bool(p) for p in periodic] if isinstance(periodic, (tuple, list, np.ndarray)) else bool(periodic)
+    check_frame(frame)
+    cand = shell_candidates(positions, lattice, k, max_radius, atomic_numbers=atomic_numbers, periodic=periodic,
+                            on_isolated_atoms=on_isolated_atoms, source=source)
+    i, j, v = cand.i, cand.j, cand.v
+    rotation = np.eye(3)
+    if frame == "canonical":
+        z = atomic_numbers if atomic_numbers is not None else np.ones(cand.n, dtype=np.int64)
+        rotation = canonical_rotation(cand.box, cand.periodic, v, z[i], z[j])
+        v = v @ rotation  # [C, 3] in the canonical frame
+    return select_neighbors(i, j, cand.s, cand.d, v, cand.n, k, cand.radius, rotation)
+
+
+def check_frame(frame: str) -> None:
     if frame not in ("canonical", "lab"):
         raise ConfigError(f"frame must be 'canonical' or 'lab', not {frame!r}")
+
+
+@dataclass
+class Candidates:
+    """Every atom's neighbour candidates up to and including its whole k-th shell (`shell_candidates`), in the
+    input frame: centre i [C], neighbour j [C], cell shift s [C, 3], distance d [C], vector v [C, 3]."""
+
+    i: np.ndarray
+    j: np.ndarray
+    s: np.ndarray
+    d: np.ndarray
+    v: np.ndarray
+    n: int
+    radius: float
+    box: np.ndarray  # [3, 3] the lattice rows
+    periodic: bool | list[bool]
+
+
+def shell_candidates(
+    positions: np.ndarray,
+    lattice: np.ndarray,
+    k: int,
+    max_radius: float,
+    *,
+    atomic_numbers: np.ndarray | None = None,
+    periodic: bool | tuple[bool, bool, bool] = True,
+    on_isolated_atoms: OnIsolated = "error",
+    source: str = "structure",
+    closed_shells: bool = True,
+) -> Candidates:
+    """The frame-free first stage of `knn`: the adaptive-radius search and the isolated-atom check, then (with
+    `closed_shells`) each centre's candidates cut after its k-th shell (the bulk builder cuts many at once)."""
+    periodic = [bool(p) for p in periodic] if isinstance(periodic, (tuple, list, np.ndarray)) else bool(periodic)
     if on_isolated_atoms not in ("error", "warn", "ignore"):
         raise ConfigError(f"on_isolated_atoms must be 'error', 'warn' or 'ignore', not {on_isolated_atoms!r}")
     points = np.ascontiguousarray(positions, dtype=np.float64).reshape(-1, 3)  # [n, 3]
@@ -135,26 +180,25 @@ def knn(
         if on_isolated_atoms == "error":
             raise InputError(source, msg)
         if on_isolated_atoms == "warn":
-            warnings.warn(f"{source}: {msg}; keeping fewer edges", stacklevel=2)
+            warnings.warn(f"{source}: {msg}; keeping fewer edges", stacklevel=3)
         keep = d <= radius + TIE_TOL  # never beyond max_radius (up to the tie tolerance)
         i, j, s, d, v = i[keep], j[keep], s[keep], d[keep], v[keep]
+    if closed_shells:
+        i, j, s, d, v = _closed_shells(i, j, s, d, v, n, k)
+    return Candidates(i, j, s, d, v, n, radius, box, periodic)
 
-    i, j, s, d, v = _closed_shells(i, j, s, d, v, n, k)
-    rotation = np.eye(3)
-    if frame == "canonical":
-        z = atomic_numbers if atomic_numbers is not None else np.ones(n, dtype=np.int64)
-        rotation = canonical_rotation(box, periodic, v, z[i], z[j])
-        v = v @ rotation  # [C, 3] in the canonical frame
+
+def select_neighbors(i, j, s, d, v, n: int, k: int, radius: float, rotation: np.ndarray) -> Neighbors:
+    """The last stage of `knn`: each centre's first k candidates (v already in the frame of `rotation`)."""
     sel = _select(i, d, v, n, k)  # [E]
     centre = i[sel]
-    ptr = _csr_ptr(centre, n)
     return Neighbors(
         centre=centre,
         neighbor=j[sel],
         vec=v[sel],
         dist=d[sel],
         shift=s[sel].astype(np.int64),
-        ptr=ptr,
+        ptr=_csr_ptr(centre, n),
         radius=radius,
         rotation=rotation,
     )
