@@ -108,3 +108,14 @@ def test_budget_and_converged_rows_are_labelled(tmp_path):
     make_table.update_readme(readme, "| t |\n", converged=text)
     make_table.update_readme(readme, "| t |\n", converged=text)
     assert readme.read_text().count(make_table.CONVERGED_START) == 1 and "## Converged protocol" in readme.read_text()
+
+
+def test_commit_shown_is_the_folds_own():
+    """A result whose folds were loaded from disk names the commits that trained them, not the reloading run's."""
+    base = {"versions": {"git_commit": "ffff0000aaaa"}}
+    assert report._commit(base) == "ffff0000"  # an older JSON without per-fold commits: the invocation's
+    assert report._commit({**base, "fold_commits": {"0": "1234567890ab", "1": "1234567890ab"}}) == "12345678"
+    assert report._commit({**base, "fold_commits": {"0": "1234567890ab", "1": "abcdef"}}) == "2 commits"
+    assert report._commit({**base, "fold_commits": {"0": None, "1": None}}) == "unknown"
+    assert report._commit({**base, "fold_commits": {"0": "1234567890ab", "1": None}}) == "1 known + unknown"
+    assert report._commit({**base, "fold_commits": {"0": "1234567890ab-dirty"}}) == "12345678-dirty"

@@ -232,9 +232,21 @@ def summary_plot(results_dir: str | Path, out_png: str | Path) -> Path | None:
     return save(fig, out_png)
 
 
-def _commit(result: dict[str, Any]) -> str:
-    commit = (result.get("versions") or {}).get("git_commit") or result.get("git_commit") or ""
+def _short(commit: str) -> str:
     return commit[:8] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
+def _commit(result: dict[str, Any]) -> str:
+    """The commit that trained the result's folds: the per-fold commits where the JSON has them (folds loaded
+    from disk keep their own; "N commits" when they differ, "unknown" for folds trained before commits were
+    recorded), else the commit of the invocation that wrote it."""
+    per_fold = result.get("fold_commits")
+    if per_fold:
+        known = sorted({c for c in per_fold.values() if c})
+        if None in per_fold.values() or "" in per_fold.values():
+            return "unknown" if not known else f"{len(known)} known + unknown"
+        return _short(known[0]) if len(known) == 1 else f"{len(known)} commits"
+    return _short((result.get("versions") or {}).get("git_commit") or result.get("git_commit") or "")
 
 
 def glance_table(results_dir: str | Path, tasks: tuple[str, ...],
