@@ -80,6 +80,7 @@ def test_resumable_folds_are_not_recomputed(tiny_data, monkeypatch):
     assert any("partial" in n for n in first["notes"])
     second = _run(tiny_data, model="cgcnn", folds=2, max_minutes=0.5)
     assert len(calls) == 2, "a finished fold was recomputed"
+    assert second["fused_kernels"] is None  # not a crystograph model
     assert [f["score"] for f in second["folds"]] == [f["score"] for f in first["folds"]]
     # a loaded fold keeps the commit of the code that trained it, whatever commit loads it
     assert second["fold_commits"] == first["fold_commits"] == {"0": first["folds"][0]["commit"],
@@ -294,6 +295,9 @@ def test_atom_embeddings_reach_the_model(tiny_data, monkeypatch):
         assert call["model"].config.precision == "bf16" and call["cfg"].weight_decay == 0.01
     assert res["atom_embeddings"] == str(emb) and res["model_details"]["atom_embeddings"]["sha256"]
     assert res["protocol"] == "budget" and res["preset"] == "small" and res["ensemble"] == 2
+    from crystograph.nn import fused
+
+    assert res["fused_kernels"] is fused.is_enabled()  # recorded: eager unless CRYSTOGRAPH_COMPILE=1
     # other embeddings into the same folder: refused
     save_file({"atom_embedding": table + 1}, str(emb))
     with pytest.raises(InputError, match="other settings"):

@@ -100,6 +100,8 @@ def _result(prep: PreparedTask, s: BenchSettings, fold_records: list[dict], task
         "atom_embeddings": str(s.atom_embeddings) if s.atom_embeddings is not None else None,
         "atom_embeddings_trainable": s.finetune_embeddings if s.atom_embeddings is not None else None,
         "precision": s.precision if s.model == "crystograph" else None,
+        # CRYSTOGRAPH_COMPILE=1: eTGC attention through torch.compile (the same formulas, equal within ~1e-5)
+        "fused_kernels": _fused_enabled() if s.model == "crystograph" else None,
         "commit": vers.get("git_commit"),  # this invocation's code; a fold loaded from disk names its own below
         "fold_commits": {str(f["fold"]): f.get("commit") for f in fold_records},  # None: trained before this was kept
         "command": s.command,
@@ -124,3 +126,9 @@ def _result(prep: PreparedTask, s: BenchSettings, fold_records: list[dict], task
         "model_details": prep.extra,
         "run_dir": str(task_dir),
     }
+
+
+def _fused_enabled() -> bool:
+    from crystograph.nn import fused
+
+    return fused.is_enabled()
