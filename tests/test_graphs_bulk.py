@@ -99,3 +99,34 @@ def test_batch_equals_one_by_one_on_mp():
     crystals = [parse_cif(cif, f"row {i}")[0] for i, cif in enumerate(rows["cif"])]
     for structure, graph in zip(crystals, build_graph_batch(crystals, expand_features=False)):
         _assert_same(build_graph(structure, expand_features=False), graph)
+
+
+def test_an_unexpected_error_in_a_batch_is_reported_against_its_record(monkeypatch):
+    """build_graphs batches records; when the batch raises something other than an InputError, its records are
+    built one by one, so the failure names the one record that causes it and the others are built."""
+    from crystograph.data import build_graphs
+    from crystograph.graphs import frame
+    from crystograph.graphs.neighbors import shell_candidates
+    from crystograph.structures import StructureRecord
+
+    crystals = [rocksalt_cell(), rocksalt_primitive(5.0), _random_crystal(np.random.default_rng(1), 5),
+                rocksalt_primitive(4.2)]
+    records = [StructureRecord(id=f"r{i}", structure=s, targets={}, source=f"s{i}.cif") for i, s in enumerate(crystals)]
+    expected = [build_graph(s, expand_features=False) for s in crystals]
+    sizes = [shell_candidates(s.cart_coords, s.lattice.matrix, 12, 20.0).i.size for s in crystals]
+    assert sizes.count(sizes[2]) == 1  # the candidate count singles out crystal 2
+    real = frame.canonical_rotation
+
+    def fails_on_crystal_2(lattice, periodic, vec, z_centre, z_neighbor):
+        if z_centre.size == sizes[2]:
+            raise ValueError("an internal inconsistency")
+        return real(lattice, periodic, vec, z_centre, z_neighbor)
+
+    monkeypatch.setattr("crystograph.graphs.bulk.canonical_rotation", fails_on_crystal_2)
+    monkeypatch.setattr("crystograph.graphs.neighbors.canonical_rotation", fails_on_crystal_2)
+    graphs, skipped = build_graphs(records, progress=False)
+    assert [(s.source, s.reason) for s in skipped] == [
+        ("s2.cif", "graph construction failed: ValueError: an internal inconsistency")]
+    assert [g.sample_id for g in graphs] == ["r0", "r1", "r3"]
+    for graph, ref in zip(graphs, [expected[0], expected[1], expected[3]]):
+        _assert_same(ref, graph)
