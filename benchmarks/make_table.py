@@ -70,7 +70,7 @@ def update_glance(readme: str | Path, table: str) -> Path | None:
 
 def fair_table(fair_dir: Path) -> str | None:
     """The glance table of the fair budget suite's results (None when the suite has not written any)."""
-    from crystograph.bench.report import glance_table, load_results
+    from crystograph.bench.report import epochs_table, glance_table, load_results
 
     runs = load_results(fair_dir) if fair_dir.is_dir() else []
     if not runs:
@@ -82,7 +82,10 @@ def fair_table(fair_dir: Path) -> str | None:
              f"{min(loads):.1f}–{max(loads):.1f}" if loads else "each model in turn")
     return (f"_Protocol: budget — {share} (`benchmarks/run_fair_suite.sh`; the JSONs record both), identical "
             "folds, the same training minutes per fold; results in `benchmarks/results/fair/`._\n\n"
-            + glance_table(fair_dir, GLANCE_TASKS))
+            + glance_table(fair_dir, GLANCE_TASKS)
+            + "\nEpochs reached per budget fold (min–max over the folds): a time-limited model's epochs swing "
+              "when its share of the machine changes; CGCNN stops early (its patience), so its range is its own.\n\n"
+            + epochs_table(fair_dir, GLANCE_TASKS))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -119,3 +119,16 @@ def test_commit_shown_is_the_folds_own():
     assert report._commit({**base, "fold_commits": {"0": None, "1": None}}) == "unknown"
     assert report._commit({**base, "fold_commits": {"0": "1234567890ab", "1": None}}) == "1 known + unknown"
     assert report._commit({**base, "fold_commits": {"0": "1234567890ab-dirty"}}) == "12345678-dirty"
+
+
+def test_epochs_table_shows_each_models_range(tmp_path):
+    """Epochs per fold (min–max, ensemble members included) per task and model; '—' where there is no result."""
+    for model, epochs in (("crystograph-small", [[18], [21], [22, 19]]), ("cgcnn", [[81], [146], [90]])):
+        data = {"task": "local_supercon", "model": model, "metric": "MAE", "mean": 3.0, "std": 0.1,
+                "budget_minutes_per_fold": 2.0, "hardware": {},
+                "folds": [{"fold": k, "score": 3.0, "members": [{"epochs": e} for e in ep]}
+                          for k, ep in enumerate(epochs)]}
+        (tmp_path / f"local_supercon__{model}.json").write_text(json.dumps(data))
+    text = report.epochs_table(tmp_path, ("local_supercon", "local_perov5"))
+    assert "| local_supercon | 18–22 | 81–146 | — | — |" in text
+    assert "| local_perov5 | — | — | — | — |" in text

@@ -249,6 +249,25 @@ def _commit(result: dict[str, Any]) -> str:
     return _short((result.get("versions") or {}).get("git_commit") or result.get("git_commit") or "")
 
 
+def epochs_table(results_dir: str | Path, tasks: tuple[str, ...],
+                 models: tuple[str, ...] = ("crystograph-small", "cgcnn", "alignn", "alignn-h64")) -> str:
+    """Epochs reached per fold (min–max over the folds and ensemble members) of each trained model of a budget
+    table: a time-limited model whose epochs swing between folds had an unequal share of the machine (its
+    neighbour changed); a model that stops early (CGCNN's patience) varies for that reason instead."""
+    by_key = {(r["task"], r["model"]): r for r in load_results(results_dir) if protocol_of(r) == "budget"}
+    head = ["task", *[column_of(m) for m in models]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for task_name in tasks:
+        cells = []
+        for model in models:
+            folds = (by_key.get((task_name, model)) or {}).get("folds") or []
+            epochs = [m.get("epochs") for f in folds for m in (f.get("members") or [f])]
+            epochs = [e for e in epochs if e is not None]
+            cells.append(f"{min(epochs)}–{max(epochs)}" if epochs else "—")
+        lines.append(f"| {task_name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def glance_table(results_dir: str | Path, tasks: tuple[str, ...],
                  ours: str = "crystograph-small", baselines: tuple[str, ...] = ("cgcnn", "alignn", "alignn-h64")) -> str:
     """The headline table: mean ± std over 5 folds per model, the best trained model per task (lower MAE,
