@@ -77,11 +77,13 @@ def _pairs(points: np.ndarray, box: np.ndarray, cutoff: float, periodic):
     if nl is None:
         nl = _LOCAL.nl = vesin.NeighborList(cutoff=cutoff, full_list=True, n_threads=1)  # skin 0: no caching
     nl.cutoff = float(cutoff)
-    i, j, s, d, v = nl.compute(points=points, box=box, periodic=periodic, quantities="ijSdD", copy=True)
+    # copy=False: views of vesin's buffers, valid until its next call; every array returned below is a copy
+    # (vesin's own copies cost more than these, mostly in its ctypes wrapping)
+    i, j, s, d, v = nl.compute(points=points, box=box, periodic=periodic, quantities="ijSdD", copy=False)
     keep = d > SELF_PAIR_DISTANCE
     if not keep.all():
-        i, j, s, d, v = i[keep], j[keep], s[keep], d[keep], v[keep]
-    return i.astype(np.int64), j.astype(np.int64), s, d, v
+        return i[keep].astype(np.int64), j[keep].astype(np.int64), s[keep], d[keep], v[keep]
+    return i.astype(np.int64), j.astype(np.int64), s.copy(), d.copy(), v.copy()
 
 
 def knn(
