@@ -115,15 +115,14 @@ def test_an_unexpected_error_in_a_batch_is_reported_against_its_record(monkeypat
     expected = [build_graph(s, expand_features=False) for s in crystals]
     sizes = [shell_candidates(s.cart_coords, s.lattice.matrix, 12, 20.0).i.size for s in crystals]
     assert sizes.count(sizes[2]) == 1  # the candidate count singles out crystal 2
-    real = frame.canonical_rotation
+    real = frame.frame_score  # both builders score their candidate frames through it
 
-    def fails_on_crystal_2(lattice, periodic, vec, z_centre, z_neighbor):
+    def fails_on_crystal_2(frames, vec, z_centre, z_neighbor):
         if z_centre.size == sizes[2]:
             raise ValueError("an internal inconsistency")
-        return real(lattice, periodic, vec, z_centre, z_neighbor)
+        return real(frames, vec, z_centre, z_neighbor)
 
-    monkeypatch.setattr("crystograph.graphs.bulk.canonical_rotation", fails_on_crystal_2)
-    monkeypatch.setattr("crystograph.graphs.neighbors.canonical_rotation", fails_on_crystal_2)
+    monkeypatch.setattr(frame, "frame_score", fails_on_crystal_2)
     graphs, skipped = build_graphs(records, progress=False)
     assert [(s.source, s.reason) for s in skipped] == [
         ("s2.cif", "graph construction failed: ValueError: an internal inconsistency")]

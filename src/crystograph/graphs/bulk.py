@@ -29,7 +29,7 @@ from crystograph.errors import ConfigError, InputError
 from crystograph.graphs import encodings as enc
 from crystograph.graphs.build import CrystalGraph, _structure_arrays
 from crystograph.graphs.features import atom_feature_table, edge_features
-from crystograph.graphs.frame import canonical_rotation
+from crystograph.graphs.frame import canonical_rotations
 from crystograph.graphs.line_graph import line_graph_features, line_graph_index
 from crystograph.graphs.neighbors import OnIsolated, _closed_shells, check_frame, select_neighbors, shell_candidates
 
@@ -83,15 +83,13 @@ def _build(arrays, cands, cfg: GraphConfig, expand_features: bool) -> list[Cryst
     i, j, s, d, v = _closed_shells(i, j, s, d, v, int(atom_off[-1]), cfg.k)
     cand_off = _offsets(np.bincount(owner[i], minlength=len(cands)))  # candidates stay grouped by structure
 
-    rotations = []
-    for b, c in enumerate(cands):
-        if cfg.frame != "canonical":
-            rotations.append(np.eye(3))
-            continue
-        lo, hi = cand_off[b], cand_off[b + 1]
-        rotation = canonical_rotation(c.box, c.periodic, v[lo:hi], z_all[i[lo:hi]], z_all[j[lo:hi]])
-        v[lo:hi] = v[lo:hi] @ rotation  # [C_b, 3] in the structure's canonical frame
-        rotations.append(rotation)
+    rotations = [np.eye(3)] * len(cands)
+    if cfg.frame == "canonical":
+        parts = [slice(cand_off[b], cand_off[b + 1]) for b in range(len(cands))]
+        rotations = canonical_rotations([c.box for c in cands], [c.periodic for c in cands], [v[p] for p in parts],
+                                        [z_all[i[p]] for p in parts], [z_all[j[p]] for p in parts])
+        for p, rotation in zip(parts, rotations):
+            v[p] = v[p] @ rotation  # [C_b, 3] in the structure's canonical frame
     nb = select_neighbors(i, j, s, d, v, int(atom_off[-1]), cfg.k, 0.0, np.eye(3))  # [E] by global centre
     edge_off = _offsets(np.bincount(owner[nb.centre], minlength=len(cands)))
     edge_index = np.stack([nb.neighbor, nb.centre])  # [2, E] global atom indices

@@ -157,9 +157,70 @@ def canonical_rotation(lattice: np.ndarray, periodic, vec: np.ndarray, z_centre:
         vectors = _short_vectors(np.asarray(lattice, dtype=np.float64), periodic)
     else:
         vectors = np.asarray(vec, dtype=np.float64)
-    frames = candidate_frames(vectors)
+    return _pick(candidate_frames(vectors), vec, z_centre, z_neighbor)
+
+
+def _pick(frames: np.ndarray, vec: np.ndarray, z_centre: np.ndarray, z_neighbor: np.ndarray) -> np.ndarray:
+    """The candidate frame with the lowest score (the first of tied ones)."""
     if len(frames) == 1:
         return frames[0]
     score = frame_score(frames, vec, z_centre, z_neighbor)
     tied = np.flatnonzero(score <= score.min() + SCORE_TIE * max(1.0, abs(float(score.min()))))
     return frames[int(tied[0])]  # the first in enumeration order: the same for any atom order or origin
+
+
+def canonical_rotations(lattices, periodics, vecs, z_centres, z_neighbors) -> list[np.ndarray]:
+    """`canonical_rotation` of many crystals (the same matrices): for fully periodic cells the lattice-vector
+    search and the candidate frames run on stacks of cells that share a coefficient grid; the others (and
+    cells that need a reduced basis or have collinear vector sets) go one by one."""
+    frames = _stacked_candidate_frames(lattices, periodics)
+    return [canonical_rotation(lattices[b], periodics[b], vecs[b], z_centres[b], z_neighbors[b])
+            if frames[b] is None else _pick(frames[b], vecs[b], z_centres[b], z_neighbors[b])
+            for b in range(len(lattices))]
+
+
+def _stacked_candidate_frames(lattices, periodics, chunk: int = 16) -> list[np.ndarray | None]:
+    """`candidate_frames(_short_vectors(lattice))` per fully periodic cell whose search grid is small (else
+    None), computed on stacks; every value is the one-cell computation's, element for element."""
+    out: list[np.ndarray | None] = [None] * len(lattices)
+    cells = [b for b in range(len(lattices)) if np.all(periodics[b])]
+    if not cells:
+        return out
+    bases = np.stack([np.asarray(lattices[b], dtype=np.float64) for b in cells])  # [B, 3, 3]
+    radius = np.sort(np.sqrt((bases * bases).sum(2)), axis=1)[:, 1] + 2 * FRAME_TOL  # [B]
+    dual = np.linalg.inv(bases)  # [B, 3, 3]
+    nmax = np.floor(radius[:, None] * np.sqrt((dual * dual).sum(1)) + 1e-9).astype(int)  # [B, 3]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for k, b in enumerate(cells):
+        if np.prod(2 * nmax[k] + 1) <= 343:  # larger grids take the reduced basis, one by one
+            groups.setdefault(tuple(int(m) for m in nmax[k]), []).append(k)
+    for grid, members in groups.items():
+        for start in range(0, len(members), chunk):
+            part = members[start:start + chunk]
+            found = _frames_of_stack(_coefficients(grid) @ bases[part], radius[part])
+            for k, frames in zip(part, found):
+                out[cells[k]] = frames
+    return out
+
+
+def _frames_of_stack(vecs: np.ndarray, radius: np.ndarray, tol: float = FRAME_TOL) -> list[np.ndarray | None]:
+    """`candidate_frames` of each cell's lattice vectors: vecs [G, c, 3] on one coefficient grid, kept where
+    0 < |v| <= radius [G] (`lattice_vectors`); None for a cell with a collinear vector set."""
+    norm = np.sqrt((vecs * vecs).sum(2))  # [G, c]
+    valid = (norm > 1e-8) & (norm <= radius[:, None])
+    norm = np.linalg.norm(vecs, axis=2)  # as candidate_frames computes it
+    first = valid & (norm <= np.where(valid, norm, np.inf).min(1)[:, None] + tol)  # [G, c]
+    slots = np.argsort(~first, axis=1, kind="stable")[:, :int(first.sum(1).max())]  # [G, S] the u's, in order
+    u_ok = np.take_along_axis(first, slots, 1)  # [G, S]
+    u = np.take_along_axis(vecs, slots[..., None], 1)  # [G, S, 3]
+    u_norm = np.take_along_axis(norm, slots, 1)  # [G, S]
+    cross = _cross(u[:, :, None, :], vecs[:, None, :, :])  # [G, S, c, 3]
+    cross_norm = np.linalg.norm(cross, axis=-1)  # [G, S, c]
+    apart = (cross_norm > PARALLEL_TOL * u_norm[:, :, None] * norm[:, None, :]) & valid[:, None, :]
+    second = np.where(apart, norm[:, None, :], np.inf).min(axis=2)  # [G, S] λ2(u)
+    g, su, sw = np.nonzero(u_ok[:, :, None] & apart & (norm[:, None, :] <= second[:, :, None] + tol))
+    e1 = u / np.where(u_ok, u_norm, 1.0)[..., None]  # [G, S, 3]
+    frames = _frames(e1[g, su], cross[g, su, sw])  # [C, 3, 3], by cell, then u, then w
+    ends = np.concatenate([[0], np.cumsum(np.bincount(g, minlength=len(vecs)))])
+    lonely = (u_ok & ~np.isfinite(second)).any(1)  # a collinear set: candidate_frames' special case
+    return [None if lonely[k] else frames[ends[k]:ends[k + 1]] for k in range(len(vecs))]
