@@ -4,8 +4,8 @@
 arithmetic. Here the stages that treat every atom's candidates alike run once over the whole batch, with
 atom and edge indices offset per structure (a centre's candidates never mix with another structure's):
 
-  per structure: the site arrays, the neighbour search (`neighbors.shell_candidates`, vesin) and the
-      canonical frame (`frame.canonical_rotation`);
+  per structure: the site arrays and the neighbour search (`neighbors.shell_candidates`, vesin);
+  on stacks of cells that share a lattice-vector search grid: the canonical frames (`frame.canonical_rotations`);
   once per batch: the k-th-shell cut, the tie-broken selection of k neighbours (`neighbors._select` sorts
       within each centre), the line graph (pairs meet at one atom), the atom features and RBF expansions
       (elementwise), and the dense positional encodings of all structures with the same atom count (one
@@ -25,13 +25,20 @@ import numpy as np
 import torch
 
 from crystograph.config import GraphConfig
-from crystograph.errors import ConfigError, InputError
+from crystograph.errors import InputError
 from crystograph.graphs import encodings as enc
 from crystograph.graphs.build import CrystalGraph, _structure_arrays
 from crystograph.graphs.features import atom_feature_table, edge_features
 from crystograph.graphs.frame import canonical_rotations
 from crystograph.graphs.line_graph import line_graph_features, line_graph_index
-from crystograph.graphs.neighbors import OnIsolated, _closed_shells, check_frame, select_neighbors, shell_candidates
+from crystograph.graphs.neighbors import (
+    OnIsolated,
+    _closed_shells,
+    _csr_ptr,
+    check_frame,
+    select_neighbors,
+    shell_candidates,
+)
 
 
 def build_graph_batch(
@@ -66,22 +73,16 @@ def build_graph_batch(
     return results
 
 
-def _offsets(sizes) -> np.ndarray:
-    out = np.zeros(len(sizes) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=out[1:])
-    return out
-
-
 def _build(arrays, cands, cfg: GraphConfig, expand_features: bool) -> list[CrystalGraph]:
     """Graphs of structures whose candidates are found (`cands`), all stages after the search."""
     n_atoms = np.array([c.n for c in cands])
-    atom_off = _offsets(n_atoms)  # [B + 1]
-    z_all = np.concatenate([z for _, z in arrays])  # [N]
     owner = np.repeat(np.arange(len(cands)), n_atoms)  # [N] structure of each atom
+    atom_off = _csr_ptr(owner, len(cands))  # [B + 1]
+    z_all = np.concatenate([z for _, z in arrays])  # [N]
     i, j, s, d, v = (np.concatenate(parts) for parts in zip(*(
         (c.i + atom_off[b], c.j + atom_off[b], c.s, c.d, c.v) for b, c in enumerate(cands))))
     i, j, s, d, v = _closed_shells(i, j, s, d, v, int(atom_off[-1]), cfg.k)
-    cand_off = _offsets(np.bincount(owner[i], minlength=len(cands)))  # candidates stay grouped by structure
+    cand_off = _csr_ptr(owner[i], len(cands))  # candidates stay grouped by structure
 
     rotations = [np.eye(3)] * len(cands)
     if cfg.frame == "canonical":
@@ -91,7 +92,7 @@ def _build(arrays, cands, cfg: GraphConfig, expand_features: bool) -> list[Cryst
         for p, rotation in zip(parts, rotations):
             v[p] = v[p] @ rotation  # [C_b, 3] in the structure's canonical frame
     nb = select_neighbors(i, j, s, d, v, int(atom_off[-1]), cfg.k, 0.0, np.eye(3))  # [E] by global centre
-    edge_off = _offsets(np.bincount(owner[nb.centre], minlength=len(cands)))
+    edge_off = _csr_ptr(owner[nb.centre], len(cands))
     edge_index = np.stack([nb.neighbor, nb.centre])  # [2, E] global atom indices
     lg = line_graph_index(edge_index, int(atom_off[-1])).numpy()  # [2, L] global edge indices, by b
     lg_off = np.searchsorted(lg[1], edge_off)  # line edges of structure b: lg_off[b]:lg_off[b + 1]
@@ -129,8 +130,7 @@ def _encodings(local: np.ndarray, shift: np.ndarray, edge_off: np.ndarray, n_ato
     """pe [n_b, pe_dim] float32 of every structure: `encodings.positional_encoding`, the dense Laplacian and
     random-walk parts stacked over structures of equal atom count."""
     lap_dim, rw_dim = cfg.lap_pe_dim, cfg.rw_pe_dim
-    if cfg.lap_pe_form not in ("projector", "eigvec"):
-        raise ConfigError(f"unknown lap_pe_form {cfg.lap_pe_form!r}; choose 'projector' or 'eigvec'")
+    enc.check_lap_pe_form(cfg.lap_pe_form)
     out: list[np.ndarray | None] = [None] * len(n_atoms)
     stackable = cfg.pe_mode in ("laplacian+rw", "laplacian", "rw")
     groups: dict[int, list[int]] = {}

@@ -198,14 +198,18 @@ def _loopless_degrees(w, active: np.ndarray) -> np.ndarray:
     return (np.asarray(w.sum(1)).ravel() - w.diagonal())[active]
 
 
+def check_lap_pe_form(form: str) -> None:
+    if form not in ("projector", "eigvec"):
+        raise ConfigError(f"unknown lap_pe_form {form!r}; choose 'projector' or 'eigvec'")
+
+
 def laplacian_pe(w, dim: int, form: str = "projector") -> np.ndarray:
     """[n, dim] float64 Laplacian PE from the symmetric weight matrix w [n, n] (its diagonal is ignored).
 
     w: dense numpy or scipy.sparse. n <= SPARSE_MIN_ATOMS: dense eigh; above: `_sparse_smallest_eigs`
     (falls back to dense eigh if it cannot certify its result).
     """
-    if form not in ("projector", "eigvec"):
-        raise ConfigError(f"unknown lap_pe_form {form!r}; choose 'projector' or 'eigvec'")
+    check_lap_pe_form(form)
     n = w.shape[0]
     out = np.zeros((n, dim))
     if dim == 0 or n == 0:
