@@ -129,3 +129,15 @@ def test_an_unexpected_error_in_a_batch_is_reported_against_its_record(monkeypat
     assert [g.sample_id for g in graphs] == ["r0", "r1", "r3"]
     for graph, ref in zip(graphs, [expected[0], expected[1], expected[3]]):
         _assert_same(ref, graph)
+
+
+def test_collinear_vectors_get_a_frame_about_a_fixed_normal():
+    """Every vector on one line (a 1-D chain's neighbours): one proper rotation per shortest vector, x along it."""
+    from crystograph.graphs.frame import candidate_frames
+
+    frames = candidate_frames(np.array([[1.0, 0, 0], [-1.0, 0, 0], [2.0, 0, 0]]))
+    assert frames.shape == (2, 3, 3)
+    for q, x in zip(frames, ([1.0, 0, 0], [-1.0, 0, 0])):
+        np.testing.assert_allclose(q[:, 0], x)
+        np.testing.assert_allclose(q.T @ q, np.eye(3), atol=1e-12)
+        assert np.linalg.det(q) == pytest.approx(1.0)

@@ -118,20 +118,7 @@ def _any_normal(e1: np.ndarray) -> np.ndarray:
 
 def candidate_frames(vectors: np.ndarray, tol: float = FRAME_TOL) -> np.ndarray:
     """Candidate rotations [C, 3, 3] from a point set of vectors [m, 3] (see the module docstring)."""
-    norm = np.linalg.norm(vectors, axis=1)  # [m]
-    first = norm <= norm.min() + tol
-    u, u_norm = vectors[first], norm[first]  # [s, 3], [s]
-    cross = _cross(u[:, None, :], vectors[None, :, :])  # [s, m, 3]
-    cross_norm = np.linalg.norm(cross, axis=-1)  # [s, m]
-    apart = cross_norm > PARALLEL_TOL * u_norm[:, None] * norm[None, :]  # w not parallel to u
-    second = np.where(apart, norm[None, :], np.inf).min(axis=1)  # [s] λ2(u)
-    su, sw = np.nonzero(apart & (norm[None, :] <= second[:, None] + tol))  # candidate pairs (u, w)
-    e1 = u / u_norm[:, None]  # [s, 3]
-    frames = [_frames(e1[su], cross[su, sw])]
-    lonely = ~np.isfinite(second)  # u with every vector collinear to it
-    if lonely.any():
-        frames.append(_frames(e1[lonely], _any_normal(e1[lonely])))
-    return np.concatenate(frames)
+    return _frames_of_stack(np.asarray(vectors, dtype=np.float64)[None], np.array([np.inf]), tol)[0]
 
 
 def frame_score(frames: np.ndarray, vec: np.ndarray, z_centre: np.ndarray, z_neighbor: np.ndarray) -> np.ndarray:
@@ -171,8 +158,8 @@ def _pick(frames: np.ndarray, vec: np.ndarray, z_centre: np.ndarray, z_neighbor:
 
 def canonical_rotations(lattices, periodics, vecs, z_centres, z_neighbors) -> list[np.ndarray]:
     """`canonical_rotation` of many crystals (the same matrices): for fully periodic cells the lattice-vector
-    search and the candidate frames run on stacks of cells that share a coefficient grid; the others (and
-    cells that need a reduced basis or have collinear vector sets) go one by one."""
+    search and the candidate frames run on stacks of cells that share a coefficient grid; the others (cells
+    that need a reduced basis, fewer than 3 periodic directions) go one by one."""
     frames = _stacked_candidate_frames(lattices, periodics)
     return [canonical_rotation(lattices[b], periodics[b], vecs[b], z_centres[b], z_neighbors[b])
             if frames[b] is None else _pick(frames[b], vecs[b], z_centres[b], z_neighbors[b])
@@ -203,12 +190,14 @@ def _stacked_candidate_frames(lattices, periodics, chunk: int = 16) -> list[np.n
     return out
 
 
-def _frames_of_stack(vecs: np.ndarray, radius: np.ndarray, tol: float = FRAME_TOL) -> list[np.ndarray | None]:
-    """`candidate_frames` of each cell's lattice vectors: vecs [G, c, 3] on one coefficient grid, kept where
-    0 < |v| <= radius [G] (`lattice_vectors`); None for a cell with a collinear vector set."""
+def _frames_of_stack(vecs: np.ndarray, radius: np.ndarray, tol: float = FRAME_TOL) -> list[np.ndarray]:
+    """Candidate frames of each cell's vector set: vecs [G, c, 3], of which the vectors with 0 < |v| <= radius [G]
+    count (`lattice_vectors` on a shared coefficient grid; radius inf: all given vectors). Per cell, the frames
+    "u along x, w in the xy-plane" for every shortest u and its shortest non-parallel w, then for each u with
+    every vector collinear to it a frame about a fixed normal."""
     norm = np.sqrt((vecs * vecs).sum(2))  # [G, c]
     valid = (norm > 1e-8) & (norm <= radius[:, None])
-    norm = np.linalg.norm(vecs, axis=2)  # as candidate_frames computes it
+    norm = np.linalg.norm(vecs, axis=2)
     first = valid & (norm <= np.where(valid, norm, np.inf).min(1)[:, None] + tol)  # [G, c]
     slots = np.argsort(~first, axis=1, kind="stable")[:, :int(first.sum(1).max())]  # [G, S] the u's, in order
     u_ok = np.take_along_axis(first, slots, 1)  # [G, S]
@@ -221,6 +210,7 @@ def _frames_of_stack(vecs: np.ndarray, radius: np.ndarray, tol: float = FRAME_TO
     g, su, sw = np.nonzero(u_ok[:, :, None] & apart & (norm[:, None, :] <= second[:, :, None] + tol))
     e1 = u / np.where(u_ok, u_norm, 1.0)[..., None]  # [G, S, 3]
     frames = _frames(e1[g, su], cross[g, su, sw])  # [C, 3, 3], by cell, then u, then w
+    lg, ls = np.nonzero(u_ok & ~np.isfinite(second))  # u with every vector collinear to it
+    lonely = _frames(e1[lg, ls], _any_normal(e1[lg, ls]))
     ends = np.concatenate([[0], np.cumsum(np.bincount(g, minlength=len(vecs)))])
-    lonely = (u_ok & ~np.isfinite(second)).any(1)  # a collinear set: candidate_frames' special case
-    return [None if lonely[k] else frames[ends[k]:ends[k + 1]] for k in range(len(vecs))]
+    return [np.concatenate([frames[ends[k]:ends[k + 1]], lonely[lg == k]]) for k in range(len(vecs))]
