@@ -95,3 +95,67 @@ def test_a_target_that_is_not_a_number_is_a_skip():
     assert len(graphs) == 1
     assert [(s.source, s.reason) for s in skipped] == [("row 1", "target 'a' is not a number ('n/a')"),
                                                        ("row 2", "target 'a' is not a number (None)")]
+
+
+def _same_outcomes(got: list[tuple], want: list[tuple]) -> None:
+    assert [o[0] for o in got] == [o[0] for o in want]
+    for a, b in zip(got, want):
+        if a[0] != "ok":
+            assert a[1:3] == b[1:3]
+            continue
+        assert set(a[1].keys()) == set(b[1].keys())
+        for key in b[1].keys():
+            if torch.is_tensor(b[1][key]):
+                assert torch.equal(a[1][key], b[1][key]), key
+
+
+def test_the_calling_process_builds_the_chunks_no_child_has_started(monkeypatch):
+    """`_collect` with hand-made futures: chunk 0 finished in a child, chunk 1 running in a child (finishes
+    later), chunk 2 still queued. The caller takes chunk 2 off the queue and builds it; record order is kept."""
+    import threading
+    from concurrent.futures import Future
+
+    import crystograph.data.parallel as parallel
+    from crystograph.config import GraphConfig
+
+    records = _records_with_bad_ones(2 * parallel.BATCH + 3)
+    cfg = GraphConfig()
+    want = list(parallel.built_here(records, cfg, None))
+    monkeypatch.setitem(parallel._SHARED, "records", records)
+    monkeypatch.setitem(parallel._SHARED, "graph_config", cfg)
+    monkeypatch.setitem(parallel._SHARED, "cache_root", None)
+    futures = [Future() for _ in range(3)]
+    futures[0].set_running_or_notify_cancel()
+    futures[0].set_result(parallel._worker_task(0))
+    futures[1].set_running_or_notify_cancel()
+    late = threading.Timer(0.5, lambda: futures[1].set_result(parallel._worker_task(parallel.BATCH)))
+    late.start()
+
+    class Pool:
+        def shutdown(self, **kwargs):
+            self.closed = True
+
+    pool = Pool()
+    got = list(parallel._collect(pool, futures, records, cfg, None))
+    late.join()
+    assert futures[2].cancelled() and not futures[1].cancelled() and pool.closed
+    _same_outcomes(got, want)
+    assert {o[1] for o in got if o[0] == "skip"} == {"lonely.cif", "mixed.cif"}
+
+
+def test_with_no_child_started_the_caller_builds_everything():
+    from concurrent.futures import Future
+
+    import crystograph.data.parallel as parallel
+    from crystograph.config import GraphConfig
+
+    records = _records_with_bad_ones(2 * parallel.BATCH + 3)
+    futures = [Future() for _ in range(3)]
+
+    class Pool:
+        def shutdown(self, **kwargs):
+            pass
+
+    got = list(parallel._collect(Pool(), futures, records, GraphConfig(), None))
+    assert all(f.cancelled() for f in futures)
+    _same_outcomes(got, list(parallel.built_here(records, GraphConfig(), None)))

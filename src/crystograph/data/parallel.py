@@ -1,8 +1,10 @@
 """Graphs of many structures built in worker processes (`build_graphs(..., workers=N)`).
 
-Each worker runs the same code as the serial path (`build_chunk`: `graphs.bulk.build_graph_batch` on BATCH records
+`workers=N` means N building processes: this one and N - 1 children, which take chunks of BATCH records from one
+queue; this process builds whichever chunk no child has started yet while it waits for the next one in order.
+Each child runs the same code as the serial path (`build_chunk`: `graphs.bulk.build_graph_batch` on BATCH records
 at a time, one thread, giving exactly `build_graph`'s graphs), reads and writes the same graph cache (its writes are
-atomic and per-writer, so workers never clash), and sends back plain numpy arrays, never shared-memory tensors (a
+atomic and per-writer, so processes never clash), and sends back plain numpy arrays, never shared-memory tensors (a
 dataset would otherwise hold one file descriptor per tensor). Results come back in record order, so a parallel build
 returns exactly the serial build's graphs and skip list. Workers are forked on Linux (no re-import of the caller's
 script, as PyTorch's DataLoader does) and spawned elsewhere (macOS, Windows: the calling script needs the usual
@@ -16,7 +18,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,8 +50,8 @@ def processes_on_this_node() -> int:
 
 
 def resolve_workers(workers: int, n_records: int) -> int:
-    """Worker processes for `n_records`: `workers` (0 = every usable core, shared among the processes of a
-    multi-process job on this machine), capped so each gets enough work; 1 means build in this process."""
+    """Building processes for `n_records` (this one included): `workers` (0 = every usable core, shared among the
+    processes of a multi-process job on this machine), capped so each gets enough work; 1 means no children."""
     if workers < 0:
         raise ConfigError(f"graph workers must be >= 0 (0 = every usable core), not {workers}")
     wanted = max(1, usable_cpus() // processes_on_this_node()) if workers == 0 else workers
@@ -198,34 +200,58 @@ def _context() -> multiprocessing.context.BaseContext:
 
 def built_in_workers(records: Sequence["StructureRecord"], graph_config: GraphConfig, cache_root: str | None,
                      workers: int) -> Iterator[tuple]:
-    """Outcomes of `build_chunk` for every record, in record order, from `workers` processes; an unexpected error
-    comes back as ("error", source, reason) without the exception, a worker's warnings are re-issued here. The
-    workers start before this returns (so before any progress bar's thread); closing the iterator early cancels
+    """Outcomes of `build_chunk` for every record, in record order, built by `workers` processes: this one and
+    `workers` - 1 children. The chunks go to the children's queue; whenever the next chunk in order is not ready,
+    this process takes the first chunk no child has started (cancels it in the queue) and builds it itself, so no
+    core waits while work is left and at most a few chunks are held ahead of the caller. A child's unexpected
+    error comes back as ("error", source, reason) without the exception, its warnings are re-issued here. The
+    children start before this returns (so before any progress bar's thread); closing the iterator early cancels
     the pending work."""
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_worker_init,
+    pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=_context(), initializer=_worker_init,
                                initargs=(records, graph_config, cache_root))
     try:
-        results = pool.map(_worker_task, range(0, len(records), BATCH))  # starts the workers now
+        futures = [pool.submit(_worker_task, start) for start in range(0, len(records), BATCH)]  # starts them now
     except BaseException:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
-    return _collect(pool, results)
+    return _collect(pool, futures, records, graph_config, cache_root)
 
 
-def _collect(pool: ProcessPoolExecutor, results: Iterator[tuple[tuple, list]]) -> Iterator[tuple]:
+def _collect(pool: ProcessPoolExecutor, futures: list[Future], records: Sequence["StructureRecord"],
+             graph_config: GraphConfig, cache_root: str | None) -> Iterator[tuple]:
+    stolen: dict[int, list[tuple]] = {}  # chunk -> outcomes built in this process
+    scan = 0  # chunks before this one have started in a child or been taken here
+    try:
+        for chunk, future in enumerate(futures):
+            while chunk not in stolen and not future.done():
+                scan = max(scan, chunk)
+                while scan < len(futures) and (scan in stolen or not futures[scan].cancel()):
+                    scan += 1  # a chunk a child has started stays with it (the queue is first in, first out)
+                if scan == len(futures):
+                    break  # every chunk left is running in a child: wait for this one
+                part = records[scan * BATCH:(scan + 1) * BATCH]
+                stolen[scan] = build_chunk([r.structure for r in part], [r.source for r in part], graph_config,
+                                           cache_root)
+            if chunk in stolen:
+                yield from stolen.pop(chunk)
+            else:
+                yield from _received(future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _received(sent: list[tuple[tuple, list]]) -> Iterator[tuple]:
+    """A child's `_worker_task` result as `build_chunk` outcomes; its warnings are issued here."""
     import torch
 
     from crystograph.graphs import CrystalGraph
 
-    try:
-        for outcome, raised in (item for chunk in results for item in chunk):
-            for message, category in raised:
-                warnings.warn(message, category, stacklevel=2)
-            if outcome[0] == "ok":
-                _, arrays, n = outcome
-                tensors = {key: torch.from_numpy(value) for key, value in arrays.items()}
-                yield ("ok", CrystalGraph(**tensors, num_nodes=n))
-            else:
-                yield outcome
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    for outcome, raised in sent:
+        for message, category in raised:
+            warnings.warn(message, category, stacklevel=3)
+        if outcome[0] == "ok":
+            _, arrays, n = outcome
+            tensors = {key: torch.from_numpy(value) for key, value in arrays.items()}
+            yield ("ok", CrystalGraph(**tensors, num_nodes=n))
+        else:
+            yield outcome
