@@ -1,6 +1,7 @@
 """Where a converged run loses: learning curves, epochs reached, error by cell size and by target size.
 
     .venv/bin/python benchmarks/converged_analysis.py local_matbench_jdft2d [--model crystograph-small]
+    .venv/bin/python benchmarks/converged_analysis.py local_c2db_gap --results benchmarks/results/fair --peer cgcnn
 
 Reads a finished converged run (``benchmarks/results/converged/<task>__<model>.json`` and its per-fold folders
 under ``runs/bench/converged/``: ``metrics.csv`` and ``predictions.csv``) and the task's structures (for atoms
@@ -12,7 +13,10 @@ per cell). Writes ``benchmarks/results/converged/analysis_<task>__<model>.json``
 * the share of the total absolute error carried by the largest targets (deciles of |target|), which says
   whether a few extreme values decide the score.
 
-Nothing here trains: it only reads what the run left behind.
+With ``--peer MODEL`` (a model of the same results folder, e.g. a budget run of ``benchmarks/results/fair``), the
+peer's test predictions are binned on the same rows beside ours, so where one model beats the other shows.
+
+Nothing here trains: it only reads what the runs left behind.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--model", default="crystograph-small")
     p.add_argument("--results", type=Path, default=HERE / "results" / "converged")
     p.add_argument("--data-dir", type=Path, default=_common.SHARED_DATA)
+    p.add_argument("--peer", default=None, help="another model of the same results folder, binned on the same rows")
     return p.parse_args(argv)
 
 
@@ -71,18 +76,21 @@ def natoms_by_id(task_name: str, data_dir: Path) -> dict[str, int]:
     return {str(r.id): len(r.structure) for r in loaded.records}
 
 
-def binned_mae(key: np.ndarray, err: np.ndarray, dummy_err: np.ndarray, edges: np.ndarray) -> list[dict]:
+def binned_mae(key: np.ndarray, err: np.ndarray, dummy_err: np.ndarray, edges: np.ndarray,
+               peer_err: np.ndarray | None = None) -> list[dict]:
     rows = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (key >= lo) & (key <= hi) if hi == edges[-1] else (key >= lo) & (key < hi)
         if sel.any():
             rows.append({"from": float(lo), "to": float(hi), "n": int(sel.sum()), "mae": float(err[sel].mean()),
                          "dummy_mae": float(dummy_err[sel].mean())})
+            if peer_err is not None:
+                rows[-1]["peer_mae"] = float(peer_err[sel].mean())
     return rows
 
 
-def analyse(args) -> dict:
-    result_path = args.results / f"{args.task}__{args.model}.json"
+def run_predictions(result_path: Path) -> tuple[dict, list[dict], list[dict]]:
+    """(result JSON, per-fold learning curves, test prediction rows of every fold) of a finished run."""
     result = json.loads(result_path.read_text())
     run_dir = Path(result["run_dir"])
     if not run_dir.is_absolute():
@@ -91,9 +99,26 @@ def analyse(args) -> dict:
     for f in result["folds"]:
         fold_dir = run_dir / f"fold_{f['fold']}"
         curves = [learning_curve(p) for p in sorted(fold_dir.glob("**/metrics.csv"))]
-        table = list(csv.DictReader(open(fold_dir / "predictions.csv")))
-        preds += table
+        with open(fold_dir / "predictions.csv") as fh:
+            preds += list(csv.DictReader(fh))
         folds.append({"fold": f["fold"], "score": f["score"], "epochs_run": f.get("epochs"), "members": curves})
+    return result, folds, preds
+
+
+def peer_errors(results: Path, task: str, peer: str, ids: list[str]) -> tuple[np.ndarray, float]:
+    """|prediction - target| of the peer model on the rows `ids` (same order), and its mean over the folds."""
+    result, _, preds = run_predictions(results / f"{task}__{peer}.json")
+    by_id = {r["id"]: abs(float(r["prediction"]) - float(r["target"])) for r in preds}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise SystemExit(f"{peer} has no test prediction for {len(missing)} rows (e.g. {missing[0]}): "
+                         "the two runs must share their folds")
+    return np.array([by_id[i] for i in ids]), result["mean"]
+
+
+def analyse(args) -> dict:
+    result_path = args.results / f"{args.task}__{args.model}.json"
+    result, folds, preds = run_predictions(result_path)
     ids = [r["id"] for r in preds]
     y = np.array([float(r["target"]) for r in preds])
     p = np.array([float(r["prediction"]) for r in preds])
@@ -103,23 +128,33 @@ def analyse(args) -> dict:
     fold_mean = {k: y[fold_of != k].mean() for k in np.unique(fold_of)}
     dummy = np.array([fold_mean[k] for k in fold_of])
     dummy_err = np.abs(dummy - y)
+    peer_err, peer_mean = peer_errors(args.results, args.task, args.peer, ids) if args.peer else (None, None)
     sizes = natoms_by_id(args.task, args.data_dir)
     n_atoms = np.array([sizes.get(i, -1) for i in ids])
     size_edges = np.unique(np.quantile(n_atoms[n_atoms > 0], [0, 0.25, 0.5, 0.75, 1.0]))
     mag = np.abs(y)
     order = np.argsort(-mag)
     top = {f"top_{q}pct": float(err[order[: max(1, int(len(y) * q / 100))]].sum() / err.sum()) for q in (1, 5, 10)}
-    return {
-        "task": args.task, "model": args.model, "unit": result.get("unit"), "mean": result["mean"],
-        "std": result.get("std"), "n_test_rows": len(y), "source": str(result_path.relative_to(ROOT)),
-        "commit_of_run": result.get("commit"), "folds": folds,
+    out = {
+        "task": args.task, "model": args.model, "protocol": result.get("protocol"), "unit": result.get("unit"),
+        "mean": result["mean"], "std": result.get("std"), "n_test_rows": len(y),
+        "source": str(result_path.resolve().relative_to(ROOT)), "commit_of_run": result.get("commit"), "folds": folds,
         "best_epoch_per_fold": [[m["best_epoch"] for m in f["members"]] for f in folds],
-        "by_atoms_per_cell": binned_mae(n_atoms, err, dummy_err, size_edges),
-        "by_target_decile": binned_mae(mag, err, dummy_err, np.quantile(mag, np.linspace(0, 1, 11))),
+        "by_atoms_per_cell": binned_mae(n_atoms, err, dummy_err, size_edges, peer_err),
+        "by_target_decile": binned_mae(mag, err, dummy_err, np.quantile(mag, np.linspace(0, 1, 11)), peer_err),
         "share_of_abs_error_from_largest_targets": top,
         "median_abs_error": float(np.median(err)),
         "mae_without_top_1pct_targets": float(err[order[max(1, len(y) // 100):]].mean()),
     }
+    if args.peer:
+        zero = y == 0
+        out["peer"] = {"model": args.peer, "mean": peer_mean, "median_abs_error": float(np.median(peer_err)),
+                       "rows_where_ours_is_closer": float((err < peer_err).mean())}
+        if zero.any():  # e.g. metals in a band-gap set
+            out["target_zero_vs_nonzero"] = {
+                "n_zero": int(zero.sum()), "mae_zero": float(err[zero].mean()), "peer_mae_zero": float(peer_err[zero].mean()),
+                "mae_nonzero": float(err[~zero].mean()), "peer_mae_nonzero": float(peer_err[~zero].mean())}
+    return out
 
 
 def plot(out: dict, path: Path) -> None:
@@ -143,8 +178,12 @@ def plot(out: dict, path: Path) -> None:
                              ("by_target_decile", ax[2], f"test MAE by |target| decile ({unit})")):
         rows = out[key]
         x = np.arange(len(rows))
-        axis.bar(x - 0.2, [r["mae"] for r in rows], 0.4, label=out["model"])
-        axis.bar(x + 0.2, [r["dummy_mae"] for r in rows], 0.4, label="mean predictor")
+        series = [("mae", out["model"]), ("dummy_mae", "mean predictor")]
+        if "peer" in out:
+            series.insert(1, ("peer_mae", out["peer"]["model"]))
+        width = 0.8 / len(series)
+        for s_i, (col, label) in enumerate(series):
+            axis.bar(x + (s_i - (len(series) - 1) / 2) * width, [r[col] for r in rows], width, label=label)
         if key == "by_atoms_per_cell":
             axis.set_xticks(x, [f"{r['from']:.0f}-{r['to']:.0f}\nn={r['n']}" for r in rows], fontsize=8)
         else:
@@ -152,8 +191,9 @@ def plot(out: dict, path: Path) -> None:
         axis.set_ylabel(f"MAE ({unit})")
         axis.set_title(title)
         axis.legend(fontsize=8)
-    fig.suptitle(f"{out['task']} — {out['model']}, converged, {len(out['folds'])} folds: "
-                 f"{out['mean']:.4g} ± {out['std']:.2g} {unit}")
+    peer = f"; {out['peer']['model']} {out['peer']['mean']:.4g}" if "peer" in out else ""
+    fig.suptitle(f"{out['task']} — {out['model']}, {out['protocol'] or 'converged'}, {len(out['folds'])} folds: "
+                 f"{out['mean']:.4g} ± {out['std']:.2g} {unit}{peer}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -162,12 +202,13 @@ def plot(out: dict, path: Path) -> None:
 def main(argv=None) -> None:
     args = _parse_args(argv)
     out = analyse(args)
-    stem = args.results / f"analysis_{args.task}__{args.model}"
+    stem = args.results / (f"analysis_{args.task}__{args.model}" + (f"__vs_{args.peer}" if args.peer else ""))
     stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
     plot(out, stem.with_suffix(".png"))
     print(json.dumps({k: out[k] for k in ("task", "mean", "best_epoch_per_fold", "by_atoms_per_cell",
                                           "share_of_abs_error_from_largest_targets",
-                                          "mae_without_top_1pct_targets")}, indent=1))
+                                          "mae_without_top_1pct_targets", "peer", "target_zero_vs_nonzero")
+                      if k in out}, indent=1))
 
 
 if __name__ == "__main__":
