@@ -16,12 +16,12 @@
 #   ATOM_EMB=runs/atoms/atom_embeddings.safetensors bash benchmarks/run_converged.sh
 #   ATOM_EMB=default FINETUNE=1 bash benchmarks/run_converged.sh    # the shipped table, fine-tuned
 #
-# CPU cost (2 cores, preset small, fp32; epoch times measured in the 2-minute budget runs with one thread while
-# another model ran): jdft2d ~4-6 s/epoch, phonons ~8-11 s/epoch, supercon ~20-40 s/epoch. A fit stops after
-# PATIENCE epochs without a better validation MAE, at most EPOCHS: per member jdft2d 10-30 min, phonons
-# 20-55 min, supercon 1-3 h; x 5 folds x ENSEMBLE. ENSEMBLE=3: roughly 2.5-7.5 h (jdft2d), 5-14 h (phonons),
-# 15-45 h (supercon). PRECISION=bf16 (this CPU has AMX-bf16) is about half that; on a GPU the paper preset
-# takes minutes per member.
+# CPU cost (2 cores, preset small, fp32, one thread while another single-threaded job holds the second core;
+# epochs per 2 minutes in the fair budget runs, and the converged runs' own metrics logs): jdft2d ~6 s/epoch,
+# phonons ~12.5 s/epoch, supercon ~6-7 s/epoch (1,056 crystals). A fit stops after PATIENCE epochs without a better
+# validation MAE, at most EPOCHS: per member jdft2d 10-30 min, phonons 35-65 min (folds ran to 263-300 epochs),
+# supercon up to ~35 min; x 5 folds x ENSEMBLE. ENSEMBLE=3: roughly 2.5-7.5 h (jdft2d), ~15 h (phonons), up to
+# ~9 h (supercon). On a GPU the paper preset takes minutes per member.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if command -v nvidia-smi > /dev/null 2>&1 && nvidia-smi -L > /dev/null 2>&1; then GPU=1; else GPU=0; fi
