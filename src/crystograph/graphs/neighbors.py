@@ -35,6 +35,9 @@ import vesin
 
 from crystograph.errors import ConfigError, InputError
 from crystograph.graphs.frame import Frame, canonical_rotation
+from crystograph.graphs.vesin_views import install as _install_vesin_views
+
+_install_vesin_views()  # vesin's outputs as plain numpy views (see graphs.vesin_views)
 
 OnIsolated = Literal["error", "warn", "ignore"]
 
