@@ -132,6 +132,8 @@ def analyse(args) -> dict:
     sizes = natoms_by_id(args.task, args.data_dir)
     n_atoms = np.array([sizes.get(i, -1) for i in ids])
     size_edges = np.unique(np.quantile(n_atoms[n_atoms > 0], [0, 0.25, 0.5, 0.75, 1.0]))
+    if size_edges.size == 1:  # every cell has the same atom count (e.g. perov5): one bin
+        size_edges = np.repeat(size_edges, 2)
     mag = np.abs(y)
     order = np.argsort(-mag)
     top = {f"top_{q}pct": float(err[order[: max(1, int(len(y) * q / 100))]].sum() / err.sum()) for q in (1, 5, 10)}
