@@ -156,3 +156,19 @@ def time_train_and_infer(model, batches, warmup: int = 0, lr: float = 1e-3) -> t
         for batch in batches:
             model(batch)
     return train_s, time.perf_counter() - start
+
+
+def sample_cif_rows(path: Path, n: int, seed: int) -> tuple[list[dict[str, str]], int]:
+    """(seeded sample of ``n`` rows as {"id", "cif"}, rows in the file) of a CSV(.gz) with a ``cif`` column:
+    ``random.Random(seed).sample`` over row positions, file order kept."""
+    import csv
+    import gzip
+    import random
+
+    csv.field_size_limit(1 << 30)
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    idx = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
+    id_col = "material_id" if "material_id" in rows[0] else "id"
+    return [{"id": rows[i][id_col], "cif": rows[i]["cif"]} for i in idx], len(rows)

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -96,14 +94,9 @@ csv.field_size_limit(1 << 30)
 # data
 # ----------------------------------------------------------------------------------------------
 
-def load_sample(path: Path, n: int, seed: int) -> list[dict[str, str]]:
-    """Seeded sample of ``n`` rows (``random.Random(seed).sample`` over row positions, file order kept)."""
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    idx = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
-    id_col = "material_id" if "material_id" in rows[0] else "id"
-    return [{"id": rows[i][id_col], "cif": rows[i]["cif"]} for i in idx], len(rows)
+def load_sample(path: Path, n: int, seed: int) -> tuple[list[dict[str, str]], int]:
+    """Seeded sample of ``n`` rows (``_common.sample_cif_rows``: file order kept) and the file's row count."""
+    return _common.sample_cif_rows(path, n, seed)
 
 
 # ----------------------------------------------------------------------------------------------
