@@ -327,6 +327,21 @@ def test_cgcnn_is_configured_with_its_reference_recipe(tiny_data, monkeypatch):
     assert dict(sched["scheduler"].milestones) == {100: 1} and sched["scheduler"].gamma == 0.1
 
 
+def test_the_loss_is_an_option_recorded_in_the_results(tiny_data, monkeypatch):
+    import crystograph.train
+
+    calls = []
+    monkeypatch.setattr(crystograph.train, "fit_predict", _fake_fit(calls))
+    res = _run(tiny_data, model="crystograph", folds=[0], limit=10, loss="mse", max_minutes=0.1)
+    assert calls[0]["cfg"].loss == "mse"
+    assert res["train_config"]["loss"] == "mse" and res["model_details"]["loss"] == "mse"
+    with pytest.raises(InputError, match="other settings"):  # the same folder with the default loss: refused
+        _run(tiny_data, model="crystograph", folds=[0], limit=10, max_minutes=0.1)
+    for model, loss in (("crystograph", "huber"), ("dummy", "mse")):
+        with pytest.raises(InputError, match="--loss"):
+            _run(tiny_data, model=model, folds=[0], limit=10, loss=loss)
+
+
 def test_converged_cgcnn_ensemble_trains_for_real(tiny_data):
     res = _run(tiny_data, model="cgcnn", folds=[2], protocol="converged", epochs=2, ensemble=2)
     (fold,) = res["folds"]

@@ -84,6 +84,8 @@ def bench(
                                                             "default: the model's recipe, 0)."),
     precision: str = typer.Option("fp32", help="fp32 | bf16 (--model crystograph)."),
     patience: Optional[int] = typer.Option(None, help="Early-stopping patience in epochs (default 50)."),
+    loss: Optional[str] = typer.Option(None, help="l1 | mse on the standardised target (default: the model's "
+                                                  "recipe, l1 for crystograph, mse for cgcnn)."),
     max_steps: Optional[int] = typer.Option(None, help="Optimiser steps per fit: a budget that does not depend on "
                                                        "the machine's load (the --max-minutes cap still applies)."),
     limit: Optional[int] = typer.Option(None, help="Use only the first N rows (smoke tests)."),
@@ -124,7 +126,7 @@ def bench(
                         protocol=protocol, ensemble=ensemble, atom_embeddings=atom_embeddings,
                         weight_decay=weight_decay, precision=precision, patience=patience,
                         finetune_embeddings=finetune_embeddings, max_steps=max_steps, model_overrides=knobs,
-                        graph_workers=graph_workers)
+                        graph_workers=graph_workers, loss=loss)
     table = Table(title=f"benchmark: {model} ({protocol})")
     for col in ("task", "metric", "mean", "std", "folds"):
         table.add_column(col)

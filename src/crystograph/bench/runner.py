@@ -140,6 +140,7 @@ def run_bench(
     max_steps: int | None = None,
     model_overrides: dict[str, Any] | None = None,
     graph_workers: int = 1,
+    loss: str | None = None,
 ) -> list[dict[str, Any]]:
     """Benchmark `model` on `tasks` (names or groups, see `registry.GROUPS`); returns the results dicts.
 
@@ -154,14 +155,16 @@ def run_bench(
     max_steps: optimiser steps per fit (a budget independent of the machine's load; the clock cap still applies);
     model_overrides: ModelConfig / GraphConfig fields set over the preset (CrysToGraph; they name the results
     ``<model label>-<field>_<value>…``, see `study.variant_suffix`); graph_workers: processes that build the graphs
-    (default 1, the benchmark's own share of the machine; 0 = every usable core; the graphs do not depend on it)."""
+    (default 1, the benchmark's own share of the machine; 0 = every usable core; the graphs do not depend on it);
+    loss: "l1" | "mse" on the standardised target (default: the model's recipe, L1 for CrysToGraph, MSE for
+    CGCNN)."""
     from rich.console import Console
 
     if model not in MODELS:
         raise InputError("--model", f"unknown model {model!r}; choose one of {', '.join(MODELS)} (ALIGNN runs "
                                     "externally: benchmarks/alignn_train.py on the exported folds CSV)")
     max_minutes = _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, weight_decay, precision,
-                                  patience, epochs, finetune_embeddings, max_steps)
+                                  patience, epochs, finetune_embeddings, max_steps, loss)
     layout, overrides = _check_overrides(model, preset, layout, model_overrides)
     out_dir = Path(out_dir)
     settings = BenchSettings(
@@ -174,7 +177,7 @@ def run_bench(
         protocol=protocol, ensemble=int(ensemble), atom_embeddings=_resolve_embeddings(atom_embeddings),
         finetune_embeddings=bool(finetune_embeddings), weight_decay=weight_decay, precision=precision,
         patience=patience, max_steps=None if max_steps is None else int(max_steps), model_overrides=overrides,
-        graph_workers=int(graph_workers))
+        graph_workers=int(graph_workers), loss=loss)
     console = Console(stderr=True, quiet=not progress)
     return [_run_task(task, settings, console) for task in resolve_tasks(tasks)]
 

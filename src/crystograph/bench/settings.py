@@ -18,6 +18,7 @@ MODELS = ("crystograph", "cgcnn", "dummy")
 PROTOCOLS = ("budget", "converged")
 DEFAULT_BUDGET_MINUTES = 3.0
 PRECISIONS = ("fp32", "bf16")
+LOSSES = ("l1", "mse")  # TrainConfig.loss
 
 
 def model_label(model: str, preset: str = "small", layout: str = "stacked") -> str:
@@ -83,6 +84,7 @@ class BenchSettings:
     precision: str = "fp32"
     patience: int | None = None
     max_steps: int | None = None  # optimiser steps per fit (reproducible, unlike the clock)
+    loss: str | None = None  # regression loss on the standardised target (None: the model's recipe)
     # ModelConfig / GraphConfig fields set over the preset (CrysToGraph only; those equal to the preset's left out)
     model_overrides: dict[str, Any] = field(default_factory=dict)
     graph_workers: int = 1  # processes building the graphs (not in the fingerprint: the graphs do not depend on it)
@@ -128,6 +130,8 @@ class BenchSettings:
             out["patience"] = self.patience
         if self.max_steps is not None:
             out["max_steps"] = self.max_steps
+        if self.loss is not None:
+            out["loss"] = self.loss
         return out
 
 
@@ -144,6 +148,8 @@ def _setup_model(task: Task, s: "BenchSettings"):
         overrides["patience"] = s.patience
     if s.max_steps is not None:
         overrides["max_steps"] = s.max_steps
+    if s.loss is not None:
+        overrides["loss"] = s.loss
     if s.model == "crystograph":
         from crystograph.nn import CrysToGraph
 
@@ -193,7 +199,7 @@ def _resolve_embeddings(value: str | Path | None) -> Path | None:
 
 
 def _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, weight_decay, precision, patience,
-                    epochs, finetune_embeddings=False, max_steps=None) -> float | None:
+                    epochs, finetune_embeddings=False, max_steps=None, loss=None) -> float | None:
     """Validate the protocol/recipe options before any data is read; returns the per-fit budget in minutes."""
     if protocol not in PROTOCOLS:
         raise InputError("--protocol", f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
@@ -212,6 +218,9 @@ def _check_protocol(model, protocol, max_minutes, ensemble, atom_embeddings, wei
         raise InputError("--patience", f"must be >= 0 (got {patience})")
     if epochs is not None and epochs < 1:
         raise InputError("--epochs", f"must be at least 1 (got {epochs})")
+    if loss is not None and (model == "dummy" or loss not in LOSSES):
+        raise InputError("--loss", f"choose one of {', '.join(LOSSES)} for a trained model (got {loss!r}, "
+                                   f"--model {model})")
     if max_steps is not None and (model == "dummy" or int(max_steps) < 1):
         raise InputError("--max-steps", f"must be ≥ 1 and applies to trained models (got {max_steps}, --model {model})")
     if model != "crystograph":
