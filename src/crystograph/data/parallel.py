@@ -131,12 +131,18 @@ def build_chunk(structures: Sequence, sources: Sequence[str], graph_config: Grap
     return outcomes
 
 
+def chunk_outcomes(records: Sequence["StructureRecord"], start: int, graph_config: GraphConfig,
+                   cache_root: str | None) -> list[tuple]:
+    """`build_chunk` outcomes of records start..start + BATCH."""
+    part = records[start:start + BATCH]
+    return build_chunk([r.structure for r in part], [r.source for r in part], graph_config, cache_root)
+
+
 def built_here(records: Sequence["StructureRecord"], graph_config: GraphConfig,
                cache_root: str | None) -> Iterator[tuple]:
     """`build_chunk` outcomes of every record, in order, built in this process BATCH records at a time."""
     for start in range(0, len(records), BATCH):
-        part = records[start:start + BATCH]
-        yield from build_chunk([r.structure for r in part], [r.source for r in part], graph_config, cache_root)
+        yield from chunk_outcomes(records, start, graph_config, cache_root)
 
 
 def _cache_key(structure, graph_config: GraphConfig) -> str | None:
@@ -175,11 +181,9 @@ def _worker_task(start: int) -> list[tuple[tuple, list]]:
     re-issue (with the chunk's first outcome)."""
     import torch
 
-    records = _SHARED["records"][start:start + BATCH]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        outcomes = build_chunk([r.structure for r in records], [r.source for r in records], _SHARED["graph_config"],
-                               _SHARED["cache_root"])
+        outcomes = chunk_outcomes(_SHARED["records"], start, _SHARED["graph_config"], _SHARED["cache_root"])
     raised = [(str(w.message), w.category) for w in caught]
     sent = []
     for outcome in outcomes:
@@ -229,9 +233,7 @@ def _collect(pool: ProcessPoolExecutor, futures: list[Future], records: Sequence
                     scan += 1  # a chunk a child has started stays with it (the queue is first in, first out)
                 if scan == len(futures):
                     break  # every chunk left is running in a child: wait for this one
-                part = records[scan * BATCH:(scan + 1) * BATCH]
-                stolen[scan] = build_chunk([r.structure for r in part], [r.source for r in part], graph_config,
-                                           cache_root)
+                stolen[scan] = chunk_outcomes(records, scan * BATCH, graph_config, cache_root)
             if chunk in stolen:
                 yield from stolen.pop(chunk)
             else:
