@@ -89,20 +89,17 @@ def binned_mae(key: np.ndarray, err: np.ndarray, dummy_err: np.ndarray, edges: n
     return rows
 
 
-def run_predictions(result_path: Path) -> tuple[dict, list[dict], list[dict]]:
-    """(result JSON, per-fold learning curves, test prediction rows of every fold) of a finished run."""
+def run_predictions(result_path: Path) -> tuple[dict, list[Path], list[dict]]:
+    """(result JSON, each fold's folder, test prediction rows of every fold) of a finished run."""
     result = json.loads(result_path.read_text())
     run_dir = Path(result["run_dir"])
     if not run_dir.is_absolute():
         run_dir = ROOT / run_dir
-    folds, preds = [], []
-    for f in result["folds"]:
-        fold_dir = run_dir / f"fold_{f['fold']}"
-        curves = [learning_curve(p) for p in sorted(fold_dir.glob("**/metrics.csv"))]
+    fold_dirs, preds = [run_dir / f"fold_{f['fold']}" for f in result["folds"]], []
+    for fold_dir in fold_dirs:
         with open(fold_dir / "predictions.csv") as fh:
             preds += list(csv.DictReader(fh))
-        folds.append({"fold": f["fold"], "score": f["score"], "epochs_run": f.get("epochs"), "members": curves})
-    return result, folds, preds
+    return result, fold_dirs, preds
 
 
 def peer_errors(results: Path, task: str, peer: str, ids: list[str]) -> tuple[np.ndarray, float]:
@@ -118,7 +115,10 @@ def peer_errors(results: Path, task: str, peer: str, ids: list[str]) -> tuple[np
 
 def analyse(args) -> dict:
     result_path = args.results / f"{args.task}__{args.model}.json"
-    result, folds, preds = run_predictions(result_path)
+    result, fold_dirs, preds = run_predictions(result_path)
+    folds = [{"fold": f["fold"], "score": f["score"], "epochs_run": f.get("epochs"),
+              "members": [learning_curve(p) for p in sorted(d.glob("**/metrics.csv"))]}
+             for f, d in zip(result["folds"], fold_dirs)]
     ids = [r["id"] for r in preds]
     y = np.array([float(r["target"]) for r in preds])
     p = np.array([float(r["prediction"]) for r in preds])
