@@ -170,5 +170,5 @@ def sample_cif_rows(path: Path, n: int, seed: int) -> tuple[list[dict[str, str]]
     with opener(path, "rt", newline="") as fh:
         rows = list(csv.DictReader(fh))
     idx = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
-    id_col = "material_id" if "material_id" in rows[0] else "id"
+    id_col = next((c for c in ("material_id", "id") if c in rows[0]), next(iter(rows[0])))  # else the first column
     return [{"id": rows[i][id_col], "cif": rows[i]["cif"]} for i in idx], len(rows)
