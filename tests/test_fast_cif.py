@@ -137,8 +137,8 @@ def test_unknown_reader_is_refused():
 @pytest.mark.shared_data
 @pytest.mark.parametrize(
     "relpath",
-    ["mp_mtcgcnn/mp_eform_gap.csv.gz", "qmof/qmof_bandgap_le150.csv.gz", "matbench/matbench_jdft2d.csv.gz",
-     "c2db/c2db.csv.gz", "perov5/perov5_valtest.csv.gz"],
+    ["mp_mtcgcnn/mp_eform_gap.csv.gz", pytest.param("qmof/qmof_bandgap_le150.csv.gz", marks=pytest.mark.slow),
+     "matbench/matbench_jdft2d.csv.gz", "c2db/c2db.csv.gz", "perov5/perov5_valtest.csv.gz"],
 )
 def test_real_datasets_take_the_fast_path_and_match_pymatgen(relpath):
     csv.field_size_limit(10**9)
