@@ -42,6 +42,11 @@ MODELS = {
                   "formation energy per atom (Materials Project, GGA/GGA+U with MP's corrections of ~2018)"),
     "mp-gap": ("local_mp_gap", "band_gap", "eV", "PBE band gap (Materials Project, ~2018)"),
     "qmof-gap": ("local_qmof_gap", "bandgap_pbe", "eV", "PBE band gap of metal-organic frameworks (QMOF, <= 150 atoms)"),
+    "jdft2d-exf": ("local_matbench_jdft2d", "exfoliation_en", "meV/atom",
+                   "exfoliation energy of layered crystals (JARVIS-DFT OptB88vdW; MatBench matbench_jdft2d, 636 "
+                   "crystals)"),
+    "perov5-heat": ("local_perov5", "heat_ref", "eV/cell",
+                    "heat of formation of ABX3 perovskites per 5-atom cubic cell (CDVAE Perov-5, val+test splits)"),
 }
 
 
