@@ -90,12 +90,16 @@ def test_budget_and_converged_rows_are_labelled(tmp_path):
             "folds": [{"fold": k, "score": 35.5, "members": [{"epochs": 120 + k}, {"epochs": 150}]}
                       for k in range(5)]}
     (conv / "local_matbench_jdft2d__crystograph-small.json").write_text(json.dumps(data))
+    analysis = {"task": "local_matbench_jdft2d", "model": "crystograph-small", "protocol": "converged",
+                "mean": 35.5, "folds": [{"fold": 0, "best_epoch": 3}]}  # converged_analysis.py: not a run
+    (conv / "analysis_local_matbench_jdft2d__crystograph-small.json").write_text(json.dumps(analysis))
     main = report.make_table(tmp_path)
     assert "budget 3 min/fold" in main and "converged" not in main  # the subfolder is not mixed in
     assert "converged: early stopping, ≤ 300 epochs, ensemble 3" in report.make_table(conv)
     assert "Protocol: budget, 3 min" in report.glance_table(tmp_path, ("local_matbench_jdft2d",))
     text = report.converged_table(conv)
     rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| local_")}
+    assert sum(line.startswith("| local_matbench_jdft2d") for line in text.splitlines()) == 1
     jd = rows["local_matbench_jdft2d (jdft2d, meV/atom)"]
     assert "35.50 ± 1.20" in jd and "ensemble 3" in jd and "120–150" in jd and "32.37" in jd and "43.42" in jd
     assert "49.24" in jd and "abcdef12" in jd

@@ -56,8 +56,11 @@ def protocol_of(result: dict[str, Any]) -> str:
 
 
 def load_results(results_dir: str | Path) -> list[dict[str, Any]]:
+    """Every ``<task>__<model>.json`` run result of a folder (``analysis_*`` files describe runs: left out)."""
     out = []
     for path in sorted(Path(results_dir).glob("*__*.json")):
+        if path.name.startswith("analysis_"):
+            continue
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
