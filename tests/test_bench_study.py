@@ -150,6 +150,15 @@ def test_tiny_study_end_to_end_is_resumable(tiny_data, monkeypatch):
     again = json.loads((tiny_data / "studies" / "tiny.json").read_text())
     assert [r["folds"] for r in again["results"]] == [r["folds"] for r in doc["results"]]
     assert runner._setup_model.__name__ == "_setup_model" and runner.model_label.__name__ == "model_label"
+    # a new machine: the per-fold folders are gone, the committed cell JSONs remain; finished cells stay finished
+    import shutil
+
+    shutil.rmtree(tiny_data / "runs")
+    moved = CliRunner().invoke(app, args)
+    assert moved.exit_code == 0, moved.output
+    assert len(fits) == 4, "a finished cell was recomputed once its run folder was gone"
+    assert [r["folds"] for r in json.loads((tiny_data / "studies" / "tiny.json").read_text())["results"]] == \
+        [r["folds"] for r in doc["results"]]
     # a run narrowed to some variants trains only those, and the study's JSON still covers all of them
     spec["variants"]["deeper"] = {"n-etgc": 2}
     (tiny_data / "tiny.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))

@@ -271,7 +271,7 @@ def run_study(study: Study, out_dir: str | Path, *, tasks: Sequence[str] | None 
     done: set[tuple[str, str]] = set()
     with _one_load_per_task():
         for task, v in study.cells():
-            if (task, v.label) in done:
+            if (task, v.label) in done or _finished_cell(root, task, v, study, limit):
                 continue
             done.add((task, v.label))
             run_bench(task, model="crystograph", preset=study.preset, layout=v.overrides.get("layout", "stacked"),
@@ -280,6 +280,23 @@ def run_study(study: Study, out_dir: str | Path, *, tasks: Sequence[str] | None 
                       allow_download=allow_download, graph_cache_dir=graph_cache_dir, command=command,
                       progress=progress, plot=False, max_steps=study.max_steps, model_overrides=v.overrides)
     return write_summary(full, out_dir, limit=limit, command=command)
+
+
+def _finished_cell(root: Path, task: str, v: Variant, study: Study, limit: int | None) -> bool:
+    """Whether the cell's results JSON already holds every fold of the study, trained with the study's budget
+    (preset, seed, steps, minutes, epochs, row limit): such a cell is not run again, even where its per-fold
+    folder is gone (a new machine). Anything else goes to the runner, which resumes or refuses."""
+    path = root / "cells" / f"{task}__{v.label}.json"
+    if not path.exists():
+        return False
+    res = json.loads(path.read_text())
+    train = res.get("train_config") or {}
+    same = (res.get("preset") == study.preset and res.get("seed") == study.seed
+            and (res.get("data_source") or {}).get("limit") == limit and train.get("max_steps") == study.max_steps
+            and train.get("max_minutes") == study.max_minutes
+            and (study.epochs is None or res.get("epoch_cap") == study.epochs))
+    scored = {f["fold"] for f in res.get("folds", []) if f.get("score") is not None}
+    return same and set(study.folds) <= scored
 
 
 # ------------------------------------------------------------------------------------------------ summary
