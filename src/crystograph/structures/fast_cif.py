@@ -1,7 +1,6 @@
 """A fast reader for plain P1 CIFs (gemmi's CIF tokenizer), giving exactly pymatgen's `Structure`.
 
-Parsing a CIF with pymatgen's `CifParser` costs ~8 ms per MP structure here, several times the cost of building
-its graph. Large datasets are mostly *plain* CIFs, such as those written by pymatgen's `CifWriter`: one data
+Parsing a CIF with pymatgen's `CifParser` costs 3-8 ms per MP structure here, more than building its graph. Large datasets are mostly *plain* CIFs, such as those written by pymatgen's `CifWriter`: one data
 block, the identity as the only symmetry operation, every site fully occupied by one element. For those,
 `parse_plain_cif` reads the tokens with gemmi (`gemmi.cif.read_string`, C++) and rebuilds the structure the way
 `CifParser.parse_structures(primitive=False)` does:
@@ -19,8 +18,8 @@ caller parses with pymatgen, which also writes every error message: several data
 operations, partial or zero occupancy, oxidation states, symbols that are not plain element symbols (water,
 deuterium, labels only), elements without an electronegativity (whose sort order pymatgen leaves to the input
 order), sites closer than pymatgen's merge tolerance, magnetic CIFs, missing or unreadable numbers, a degenerate
-cell, and a text that gemmi cannot tokenize. gemmi is optional (`pip install gemmi`); without it every CIF
-goes to pymatgen.
+cell, and a text that gemmi cannot tokenize. gemmi is a dependency of crystograph; where it is missing anyway,
+every CIF goes to pymatgen.
 """
 
 from __future__ import annotations
