@@ -1,7 +1,8 @@
 """A fast reader for plain P1 CIFs (gemmi's CIF tokenizer), giving exactly pymatgen's `Structure`.
 
-Parsing a CIF with pymatgen's `CifParser` costs 3-8 ms per MP structure here, more than building its graph. Large datasets are mostly *plain* CIFs, such as those written by pymatgen's `CifWriter`: one data
-block, the identity as the only symmetry operation, every site fully occupied by one element. For those,
+Parsing a CIF with pymatgen's `CifParser` costs 3-8 ms per MP structure here, more than building its graph.
+Large datasets are mostly *plain* CIFs, such as those written by pymatgen's `CifWriter`: one data block, the
+identity as the only symmetry operation, every site fully occupied by one element. For those,
 `parse_plain_cif` reads the tokens with gemmi (`gemmi.cif.read_string`, C++) and rebuilds the structure the way
 `CifParser.parse_structures(primitive=False)` does:
 
@@ -48,11 +49,6 @@ def _gemmi_cif():
     except ImportError:
         return None
     return cif
-
-
-def available() -> bool:
-    """Whether gemmi is installed (the fast path is used only then)."""
-    return _gemmi_cif() is not None
 
 
 @functools.cache
