@@ -17,7 +17,6 @@ longer than one sitting resumes where it stopped; its CGCNN is then given the mi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import os
@@ -62,7 +61,7 @@ def ids_sha1(ids) -> str:
     return hashlib.sha1("\n".join(ids).encode()).hexdigest()
 
 
-def load_graphs(name: str, data_dir: str, limit: int | None = None):
+def load_graphs(name: str, data_dir: str, limit: int | None = None, workers: int = 1):
     from crystograph.bench.loaders import load_task
     from crystograph.bench.registry import get_task
     from crystograph.config import GraphConfig
@@ -72,7 +71,7 @@ def load_graphs(name: str, data_dir: str, limit: int | None = None):
     task = get_task(MODELS[name][0])
     loaded = load_task(task, data_dir, limit=limit)
     graphs, skipped = build_graphs(loaded.records, GraphConfig(), targets=[task.target],
-                                   cache_dir=default_cache_dir() / "graphs", progress=True)
+                                   cache_dir=default_cache_dir() / "graphs", progress=True, workers=workers)
     return task, loaded, graphs, [*loaded.skipped, *skipped]
 
 
@@ -101,7 +100,7 @@ def train_crystograph(name: str, graphs, args) -> tuple[np.ndarray, np.ndarray, 
                               atom_embedding_path=args.atom_embeddings)
     budget = {"max_minutes": args.minutes} if args.epochs is None else {"epochs": args.epochs, "max_minutes": None}
     tcfg = TrainConfig.preset(args.preset, seed=SEED, ensemble=args.ensemble, weight_decay=args.weight_decay,
-                              accelerator="cpu", **budget)
+                              accelerator=args.accelerator, **budget)
     run_dir = RUNS / name / ("crystograph" if args.epochs is None else f"crystograph-{args.epochs}ep")
     train_run(graphs, run_dir, mcfg, tcfg, RunOptions(data=[MODELS[name][0]], targets=[target],
                                                       test_fraction=TEST_FRACTION), progress=args.progress)
@@ -123,13 +122,14 @@ def train_cgcnn(name: str, graphs, tr, te, args) -> tuple[np.ndarray, np.ndarray
     from crystograph.data import train_val_split
     from crystograph.train.fit import fit, predict
 
-    tcfg = cgcnn_train_config(args.minutes, seed=SEED, accelerator="cpu")
+    tcfg = cgcnn_train_config(args.minutes, seed=SEED, accelerator=args.accelerator)
     sub_tr, sub_va = train_val_split(len(tr), tcfg.val_fraction, seed=SEED)  # as crystograph's member 0
     run_dir = RUNS / name / "cgcnn"
     torch.manual_seed(SEED)
     result = fit(CGCNN(n_targets=1), [graphs[tr[i]] for i in sub_tr], [graphs[tr[i]] for i in sub_va], tcfg,
                  run_dir, seed=SEED, progress=args.progress)
-    pred = predict(result.module, [graphs[i] for i in te], batch_size=256)[:, 0]
+    pred = predict(result.module, [graphs[i] for i in te], batch_size=256,
+                   device="cpu" if args.accelerator == "cpu" else "auto")[:, 0]
     ids = np.array([str(graphs[i].sample_id) for i in te])
     return ids, pred, {"recipe": CGCNN_RECIPE, "epochs": result.epochs, "best_val_mae": result.val_mae,
                        "run_dir": _rel(run_dir)}
@@ -145,7 +145,7 @@ def cmd_train(args) -> None:
     torch.set_num_threads(args.threads)
     started = time.monotonic()
     commit = git_commit(Path(crystograph.__file__).parent)  # the code that trains (may be a snapshot worktree)
-    task, loaded, graphs, skipped = load_graphs(args.name, args.data_dir, args.limit)
+    task, loaded, graphs, skipped = load_graphs(args.name, args.data_dir, args.limit, args.workers)
     ids = [str(g.sample_id) for g in graphs]
     y = np.array([float(g.y.reshape(-1)[0]) for g in graphs])
     tr, te = split(graphs)
@@ -168,7 +168,7 @@ def cmd_train(args) -> None:
         "train_wall_s": time.monotonic() - t_train, "total_wall_s": time.monotonic() - started,
         "cpu_minutes": (cpu.ru_utime + cpu.ru_stime) / 60, "details": rec,
         "data_source": loaded.data_source, "command": "python " + " ".join(sys.argv),
-        "hardware": hardware("cpu", args.threads), "versions": versions(), "commit": commit,
+        "hardware": hardware(args.accelerator, args.threads), "versions": versions(), "commit": commit,
         "library": str(Path(crystograph.__file__).parent),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -198,7 +198,6 @@ def _test_graphs(name: str, data_dir: str, test_ids: list[str]):
 
 def _export_member(member: Path, dest: Path, dtype) -> dict:
     """Weights cast to `dtype` (float tensors only) + the member's manifest, under `dest`."""
-    import torch
     from safetensors.torch import load_file, save_file
 
     state = load_file(str(member / "model.safetensors"))
@@ -221,7 +220,6 @@ def cmd_ship(args) -> None:
 
     from crystograph import __version__
     from crystograph.api import load_model
-    from crystograph.bench.meta import git_commit
     from crystograph.plots import parity_plot
 
     name = args.name
@@ -284,6 +282,8 @@ def main(argv=None) -> None:
     budget.add_argument("--epochs", type=int, help="epoch budget of the fit (crystograph only; resumable)")
     t.add_argument("--atom-embeddings", default=None, help="default (the shipped table) or a .safetensors file")
     t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--accelerator", default="cpu", help="cpu | gpu (Lightning's name; the card records the device)")
+    t.add_argument("--workers", type=int, default=1, help="processes that build the graphs (0: every core)")
     t.add_argument("--preset", default="small")
     t.add_argument("--precision", default="fp32")
     t.add_argument("--ensemble", type=int, default=1)

@@ -1,6 +1,7 @@
 """Training and inference throughput: CrysToGraph (small, paper presets) and CGCNN vs ALIGNN, same structures.
 
     .venv/bin/python benchmarks/train_throughput.py [--n 256] [--seed 0] [--threads 1] [--repeats 2]
+    python benchmarks/train_throughput.py --device cuda --alignn-python python3 --out results/train_throughput_gpu.json
 
 Runs in OUR venv. A seeded sample of ``--data`` (default supercon, CIF + Tc) is written to a temporary CSV;
 then, one after the other (never at the same time) and ``--repeats`` times interleaved (fastest kept):
@@ -11,7 +12,8 @@ then, one after the other (never at the same time) and ``--repeats`` times inter
   training) and one pass of ``no_grad`` inference in eval mode;
 * ALIGNN: ``benchmarks/alignn_throughput.py`` in the ALIGNN venv (same loop around ALIGNN's published model).
 
-No Lightning and no data loader workers on either side: the numbers are model step costs.
+No Lightning and no data loader workers on either side: the numbers are model step costs. With ``--device cuda``
+both sides move their batches to the GPU before the clock starts and synchronise at the end of each timed pass.
 Writes ``benchmarks/results/train_throughput.json``.
 """
 
@@ -49,6 +51,9 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--target", default="tc_K")
     p.add_argument("--alignn-venv", type=Path, default=_common.DEFAULT_ALIGNN_VENV)
     p.add_argument("--skip-alignn", action="store_true")
+    p.add_argument("--device", default="cpu", help="cpu | cuda: where both sides train and infer")
+    p.add_argument("--alignn-python", type=Path, default=None,
+                   help="a Python that imports alignn (default: the ALIGNN venv's)")
     p.add_argument("--out", type=Path, default=HERE / "results" / "train_throughput.json")
     return p.parse_args(argv)
 
@@ -104,7 +109,7 @@ def time_ours(name: str, graphs) -> dict:
     random.Random(ARGS.seed).shuffle(order)
     bs = ARGS.batch_size
     batches = [Batch.from_data_list([graphs[i] for i in order[s:s + bs]]) for s in range(0, len(order), bs)]
-    train_s, infer_s = _common.time_train_and_infer(net, batches, warmup=2)
+    train_s, infer_s = _common.time_train_and_infer(net, batches, warmup=2, device=ARGS.device)
     n = len(graphs)
     return {"model": name, "n": n, "params": sum(p.numel() for p in net.parameters() if p.requires_grad),
             "train_s": train_s, "train_structures_per_s": n / train_s,
@@ -112,11 +117,11 @@ def time_ours(name: str, graphs) -> dict:
 
 
 def time_alignn(csv_path: Path, precision: str) -> dict:
-    py = ARGS.alignn_venv / "bin" / "python"
-    if not py.exists():
+    py = ARGS.alignn_python or ARGS.alignn_venv / "bin" / "python"
+    if ARGS.alignn_python is None and not py.exists():
         raise SystemExit(f"ALIGNN venv not found at {py}; run: bash benchmarks/setup_alignn.sh (or --skip-alignn)")
     cmd = [str(py), str(HERE / "alignn_throughput.py"), str(csv_path), "--batch-size", str(ARGS.batch_size),
-           "--threads", str(ARGS.threads), "--seed", str(ARGS.seed), "--precision", precision]
+           "--threads", str(ARGS.threads), "--seed", str(ARGS.seed), "--precision", precision, "--device", ARGS.device]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"ALIGNN throughput failed:\n{proc.stderr[-3000:]}")
@@ -127,7 +132,7 @@ def main() -> None:
     sample = load_sample(ARGS.data, ARGS.n, ARGS.seed, ARGS.target)
     graphs, skipped = our_graphs(sample)
     kept = {g.sample_id for g in graphs}
-    hw = _common.hardware(ARGS.threads)
+    hw = _common.hardware(ARGS.threads, ARGS.device)
     t0 = time.perf_counter()
     runs: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="throughput_") as tmp:

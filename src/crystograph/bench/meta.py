@@ -68,17 +68,19 @@ def hardware(accelerator: str | None = None, threads: int | None = None) -> dict
 
 
 def git_commit(start: Path | None = None) -> str | None:
-    """HEAD of the repository holding `start` (default: this file), with ``-dirty`` for local changes."""
+    """HEAD of the repository holding `start` (default: this file), with ``-dirty`` for local changes; outside a
+    git checkout (a copy of the tree on another machine), ``$CRYSTOGRAPH_GIT_COMMIT`` when set, else None."""
     cwd = Path(start or Path(__file__).resolve().parent)
+    fallback = os.environ.get("CRYSTOGRAPH_GIT_COMMIT") or None
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
-            return None
+            return fallback
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
                                capture_output=True, text=True, timeout=10)
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
-        return None
+        return fallback
 
 
 def versions(packages: Iterable[str] = PACKAGES, repo: Path | None = None) -> dict[str, Any]:
