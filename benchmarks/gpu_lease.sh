@@ -3,7 +3,7 @@
 # none of pymatgen, ASE, vesin, gemmi or ALIGNN, and no network). Every job has its own log and wall-clock
 # limit, and a failed job does not stop the others; everything it wrote comes back as one tarball.
 #
-#   MODE=smoke bash benchmarks/gpu_lease.sh     # ~1 min: every path below on 64 structures, 1 epoch
+#   MODE=smoke bash benchmarks/gpu_lease.sh     # ~1-2 min: every path below on 64 structures, 1 epoch
 #   MODE=full  bash benchmarks/gpu_lease.sh     # ~9 min: the runs below
 #
 # full:
@@ -11,7 +11,9 @@
 #     structures, same batches) -> benchmarks/results/train_throughput_gpu.json
 #   * shipped model mp-e-form: CrysToGraph small and CGCNN on the fixed split, MP_MINUTES each, side by side
 #     on the one GPU; then `shipped_models.py ship` (fp16 weights + card + parity plot)
-#   * converged protocol, preset paper, matbench_jdft2d official folds, one process per fold
+#   * the ablation studies (components, layouts): one process per cell (task x variant), niced below the MP
+#     jobs; their budgets are optimiser steps, so a GPU fold is the same experiment as a CPU fold
+#   * JOBS=... jdft2d: converged protocol, preset paper, matbench_jdft2d official folds, one process per fold
 #     (ENSEMBLE members each, <= 300 epochs, patience 50, weight decay 0.01), then the 5-fold JSON
 #
 # Inputs it expects beside the tree (ignored by git; name them in the device tool's `carry`):
@@ -26,6 +28,8 @@ OUT=${OUT:-/tmp/gpu_out}
 MP_MINUTES=${MP_MINUTES:-5.5}
 ENSEMBLE=${ENSEMBLE:-1}
 FOLD_LIMIT_S=${FOLD_LIMIT_S:-360}
+STUDY_LIMIT_S=${STUDY_LIMIT_S:-380}
+JOBS=${JOBS:-throughput mp studies}   # of: throughput mp studies jdft2d
 ACCEL=${ACCEL:-gpu}            # cpu/cpu and WHEELS=0 try the script on a machine without a GPU
 DEVICE=${DEVICE:-cuda}
 WHEELS=${WHEELS:-1}
@@ -51,7 +55,8 @@ pack() {  # everything the runs wrote, logs included (no checkpoints: the paper 
   for f in "$LOGS"/*.log; do echo "== $f"; tail -4 "$f"; done > "$OUT/summary.txt"
   tar czf "$OUT/results.tgz" --exclude='*.partial' --exclude='*.ckpt' \
     benchmarks/results/train_throughput_gpu.json benchmarks/results/converged benchmarks/results/models \
-    benchmarks/results/plots/models src/crystograph/pretrained runs/models runs/bench "$LOGS" 2>/dev/null
+    benchmarks/results/plots/models benchmarks/results/studies src/crystograph/pretrained runs/models runs/bench \
+    runs/studies "$LOGS" 2>/dev/null
   ls -la "$OUT"
 }
 
@@ -66,32 +71,68 @@ if [ "$MODE" = smoke ]; then
   stamp "converged paper"; timeout 150 python3 benchmarks/run_bench.py local_matbench_jdft2d --model crystograph \
       --protocol converged --preset paper --epochs 2 --folds 0, --limit 64 --out $S/res --run-dir $S/runs \
       --atom-embeddings default --weight-decay 0.01 --no-progress 2>&1 | tail -4
+  stamp "study cell"; timeout 150 python3 -m crystograph ablate benchmarks/studies/components.yaml --tasks paper_bulk_s \
+      --variants no_gwt --no-reference --limit 64 --max-steps 2 --folds 1 --out $S/studies --run-dir $S/sr \
+      --data-dir "$DATA" --device "$DEVICE" --no-progress 2>&1 | tail -6
   stamp "throughput"; timeout 150 python3 benchmarks/train_throughput.py --device "$DEVICE" --alignn-python "$ALIGNN_PY" --n 64 \
       --repeats 1 --out $S/tt.json 2>&1 | grep -E "throughput|Error|error" | tail -12
   stamp "done"; exit 0
 fi
 
 # full
-stamp "mp-e-form: crystograph and CGCNN, $MP_MINUTES min each"
-for model in crystograph cgcnn; do
-  timeout 450 python3 benchmarks/shipped_models.py train mp-e-form --model $model \
-      --minutes "$MP_MINUTES" --accelerator "$ACCEL" --workers 6 --data-dir "$DATA" --no-progress \
-      > "$LOGS/mp_$model.log" 2>&1 &
-done
-stamp "throughput (the MP jobs are building graphs on the CPU meanwhile)"
-timeout 100 python3 benchmarks/train_throughput.py --device "$DEVICE" --alignn-python "$ALIGNN_PY" --n 512 --repeats 3 \
-    --out benchmarks/results/train_throughput_gpu.json > "$LOGS/throughput.log" 2>&1
-stamp "throughput rc=$?"
-for fold in 0 1 2 3 4; do
-  timeout "$FOLD_LIMIT_S" python3 benchmarks/run_bench.py local_matbench_jdft2d --model crystograph \
-      --protocol converged --preset paper --ensemble "$ENSEMBLE" --epochs 300 --weight-decay 0.01 --folds "$fold," \
-      --atom-embeddings default --no-progress > "$LOGS/jdft2d_fold$fold.log" 2>&1 &
-done
+want() { case " $JOBS " in *" $1 "*) return 0;; *) return 1;; esac; }
+if want mp; then
+  stamp "mp-e-form: crystograph and CGCNN, $MP_MINUTES min each"
+  for model in crystograph cgcnn; do
+    timeout 450 python3 benchmarks/shipped_models.py train mp-e-form --model $model \
+        --minutes "$MP_MINUTES" --accelerator "$ACCEL" --workers 6 --data-dir "$DATA" --no-progress \
+        > "$LOGS/mp_$model.log" 2>&1 &
+  done
+fi
+if want throughput; then
+  stamp "throughput (the other jobs are building graphs on the CPU meanwhile)"
+  timeout 100 python3 benchmarks/train_throughput.py --device "$DEVICE" --alignn-python "$ALIGNN_PY" --n 512 \
+      --repeats 3 --out benchmarks/results/train_throughput_gpu.json > "$LOGS/throughput.log" 2>&1
+  stamp "throughput rc=$?"
+fi
+if want studies; then  # one process per cell (task x variant), below the MP jobs' priority; step budgets
+  python3 benchmarks/carry_runs.py restore > "$LOGS/carry.log" 2>&1   # folds finished on a CPU earlier
+  for study in components layouts; do
+    for cell in $(python3 - "$study" <<'PY'
+import sys
+from crystograph.bench.study import load_study
+s = load_study(f"benchmarks/studies/{sys.argv[1]}.yaml")
+print(" ".join(f"{t}:{v.name}" for t, v in s.cells()))
+PY
+    ); do
+      nice -n 10 timeout "$STUDY_LIMIT_S" python3 -m crystograph ablate "benchmarks/studies/$study.yaml" \
+          --tasks "${cell%%:*}" --variants "${cell#*:}" --no-reference --out benchmarks/results/studies \
+          --run-dir runs/studies \
+          --data-dir "$DATA" --device "$DEVICE" --no-progress > "$LOGS/study_${study}_${cell/:/_}.log" 2>&1 &
+    done
+  done
+fi
+if want jdft2d; then
+  for fold in 0 1 2 3 4; do
+    timeout "$FOLD_LIMIT_S" python3 benchmarks/run_bench.py local_matbench_jdft2d --model crystograph \
+        --protocol converged --preset paper --ensemble "$ENSEMBLE" --epochs 300 --weight-decay 0.01 \
+        --folds "$fold," --atom-embeddings default --no-progress > "$LOGS/jdft2d_fold$fold.log" 2>&1 &
+  done
+fi
 wait
 stamp "all jobs ended"
-timeout 45 python3 benchmarks/shipped_models.py ship mp-e-form --data-dir "$DATA" > "$LOGS/ship.log" 2>&1
-stamp "ship rc=$?"
-if [ "$(ls runs/bench/converged/local_matbench_jdft2d/crystograph-paper/fold_*/fold.json 2>/dev/null | wc -l)" = 5 ]; then
+if want mp; then
+  timeout 45 python3 benchmarks/shipped_models.py ship mp-e-form --data-dir "$DATA" > "$LOGS/ship.log" 2>&1
+  stamp "ship rc=$?"
+fi
+if want studies; then  # every cell finished is skipped: this only writes each study's JSON and figure
+  for study in components layouts; do
+    timeout 40 python3 -m crystograph ablate "benchmarks/studies/$study.yaml" --out benchmarks/results/studies \
+        --run-dir runs/studies --data-dir "$DATA" --device "$DEVICE" --no-progress > "$LOGS/study_$study.log" 2>&1
+    stamp "$study summary rc=$?"
+  done
+fi
+if want jdft2d && [ "$(ls runs/bench/converged/local_matbench_jdft2d/crystograph-paper/fold_*/fold.json 2>/dev/null | wc -l)" = 5 ]; then
   timeout 45 python3 benchmarks/run_bench.py local_matbench_jdft2d --model crystograph --protocol converged \
       --preset paper --ensemble "$ENSEMBLE" --epochs 300 --weight-decay 0.01 --folds 5 --atom-embeddings default \
       --no-progress > "$LOGS/jdft2d_all.log" 2>&1

@@ -93,6 +93,14 @@ def test_select_keeps_the_reference():
         study.select(s, None, ["nope"])
 
 
+def test_select_without_the_reference_runs_only_the_named_variants():
+    s = study.load_study(STUDIES / "components.yaml")
+    assert [v.name for v in study.select(s, None, ["no_gwt"], keep_reference=False).variants] == ["no_gwt"]
+    assert [v.name for v in study.select(s, None, ["full"], keep_reference=False).variants] == ["full"]
+    # no variants named: the whole study, reference included
+    assert len(study.select(s, keep_reference=False).variants) == len(s.variants)
+
+
 # ------------------------------------------------------------------------------------------ end to end
 def _count_fits(monkeypatch):
     """Count real fits and record each fit's model config."""
@@ -177,6 +185,10 @@ def test_dry_run_lists_cells_without_training(tiny_data, monkeypatch):
     assert res.exit_code == 0, res.output
     assert "parallel_gwt3" in res.output and "stacked_gwt1 (reference)" in res.output and "gwt_first" not in res.output
     assert "500 steps per fold" in res.output and "4 fits × 500 steps" in res.output and not fits  # 2 cells x 2 folds
+    alone = CliRunner().invoke(app, ["ablate", str(STUDIES / "layouts.yaml"), "--dry-run", "--folds", "2",
+                                     "--variants", "parallel_gwt3", "--no-reference"])
+    assert alone.exit_code == 0, alone.output
+    assert "parallel_gwt3" in alone.output and "stacked_gwt1" not in alone.output and "2 fits × 500" in alone.output
 
 
 # ------------------------------------------------------------------------------------------ knobs

@@ -155,6 +155,9 @@ def ablate(
                                                        "(default $CRYSTOGRAPH_SHARED_DATA)."),
     tasks: Optional[str] = typer.Option(None, help="Only these of the study's tasks (comma-separated)."),
     variants: Optional[str] = typer.Option(None, help="Only these variants (comma-separated; the reference is kept)."),
+    reference: bool = typer.Option(True, help="--no-reference: with --variants, run only those (processes that split "
+                                              "a study run the reference in one of them); the summary still reads "
+                                              "the reference's results when present."),
     folds: Optional[str] = typer.Option(None, help="Override the study's folds: N = folds 0..N-1, or '0,3'."),
     max_minutes: Optional[float] = typer.Option(None, callback=_positive,
                                                 help="Override the study's minutes per fold."),
@@ -178,7 +181,7 @@ def ablate(
     names["folds"] = None if folds is None else _fold_list(parse_folds(folds))
     budget = {"max_minutes": max_minutes, "epochs": epochs, "max_steps": max_steps}
     study = dataclasses.replace(study, **{k: v for k, v in budget.items() if v is not None})
-    chosen = select(study, **names)
+    chosen = select(study, **names, keep_reference=reference)
     table = Table(title=f"study {study.name}: {len(chosen.tasks)} tasks × {len(chosen.variants)} variants × "
                         f"folds {chosen.folds}, {study.budget_text()}")
     for col in ("task", "variant", "model (cell)"):
@@ -196,7 +199,7 @@ def ablate(
     if dry_run:
         return
     doc = run_study(study, out_dir, **names, run_dir=run_dir, data_dir=data_dir, limit=limit, accelerator=device,
-                    allow_download=download, command=" ".join(sys.argv), progress=progress)
+                    allow_download=download, command=" ".join(sys.argv), progress=progress, keep_reference=reference)
     result = Table(title=f"{study.name}: {study.reference}-relative MAE (mean ± std over folds)")
     for col in ("task", "variant", "MAE", "relative", "folds"):
         result.add_column(col)

@@ -192,14 +192,15 @@ def load_study(path: str | Path) -> Study:
 
 
 def select(study: Study, tasks: Sequence[str] | None = None, variants: Sequence[str] | None = None,
-           folds: Sequence[int] | None = None) -> Study:
-    """The study restricted to some tasks / variants (the reference is kept, it is the denominator), and run on
-    other `folds`."""
+           folds: Sequence[int] | None = None, keep_reference: bool = True) -> Study:
+    """The study restricted to some tasks / variants (the reference is kept, it is the denominator, unless
+    `keep_reference` is False: processes that share a study's variants run the reference in one of them), and
+    run on other `folds`."""
     names = {v.name for v in study.variants}
     unknown = sorted(set(variants or ()) - names)
     if unknown:
         raise InputError("--variants", f"unknown variants {unknown}; the study has {sorted(names)}")
-    keep = set(variants or names) | {study.reference}
+    keep = set(variants or names) | ({study.reference} if keep_reference or not variants else set())
     out = dataclasses.replace(study, variants=[v for v in study.variants if v.name in keep],
                               folds=list(folds) if folds else study.folds)
     if tasks:
@@ -256,14 +257,14 @@ def run_study(study: Study, out_dir: str | Path, *, tasks: Sequence[str] | None 
               run_dir: str | Path | None = None,
               data_dir: str | Path | None = None, limit: int | None = None, accelerator: str = "auto",
               allow_download: bool = True, graph_cache_dir: str | Path | None = None, command: str | None = None,
-              progress: bool = True) -> dict[str, Any]:
+              progress: bool = True, keep_reference: bool = True) -> dict[str, Any]:
     """Run every missing fold of every cell (or of those of `tasks` / `variants`, on `folds`), then write
     ``OUT/<study>.json`` and ``OUT/<study>.png`` from all of the study's cells on disk, over the study's folds
     and `folds`. Per-fold files (checkpoints, predictions) go to ``RUN_DIR/<study>/`` (default
     ``OUT/<study>/runs``)."""
     from crystograph.bench.runner import run_bench
 
-    full, study = study, select(study, tasks, variants, folds)
+    full, study = study, select(study, tasks, variants, folds, keep_reference=keep_reference)
     full = dataclasses.replace(full, folds=sorted(set(full.folds) | set(study.folds)))
     _check_models(study)
     root = Path(out_dir) / study.name
