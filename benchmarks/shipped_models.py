@@ -40,7 +40,8 @@ MODELS = {
     "mp-e-form": ("local_mp_e_form", "formation_energy_per_atom", "eV/atom",
                   "formation energy per atom (Materials Project, GGA/GGA+U with MP's corrections of ~2018)"),
     "mp-gap": ("local_mp_gap", "band_gap", "eV", "PBE band gap (Materials Project, ~2018)"),
-    "qmof-gap": ("local_qmof_gap", "bandgap_pbe", "eV", "PBE band gap of metal-organic frameworks (QMOF, <= 150 atoms)"),
+    "qmof-gap": ("local_qmof_gap", "bandgap_pbe", "eV",
+                 "PBE band gap of metal-organic frameworks (QMOF, <= 150 atoms)"),
     "jdft2d-exf": ("local_matbench_jdft2d", "exfoliation_en", "meV/atom",
                    "exfoliation energy of layered crystals (JARVIS-DFT OptB88vdW; MatBench matbench_jdft2d, 636 "
                    "crystals)"),
