@@ -28,7 +28,9 @@ OUT=${OUT:-/tmp/gpu_out}
 MP_MINUTES=${MP_MINUTES:-5.5}
 ENSEMBLE=${ENSEMBLE:-1}
 FOLD_LIMIT_S=${FOLD_LIMIT_S:-360}
-STUDY_LIMIT_S=${STUDY_LIMIT_S:-380}
+STUDY_END_S=${STUDY_END_S:-470}   # seconds after the start by which every study cell has ended
+STUDY_EXTRA=${STUDY_EXTRA:-}       # e.g. --dry-run to try the plumbing
+STUDY_PROCS=${STUDY_PROCS:-10}     # study cells at a time (each holds its activations on the GPU)
 JOBS=${JOBS:-throughput mp studies}   # of: throughput mp studies jdft2d
 ACCEL=${ACCEL:-gpu}            # cpu/cpu and WHEELS=0 try the script on a machine without a GPU
 DEVICE=${DEVICE:-cuda}
@@ -37,6 +39,7 @@ ALIGNN_PY=${ALIGNN_PY:-python3}    # a Python that imports alignn
 LOGS=runs/gpu_logs
 mkdir -p "$OUT" "$LOGS"
 export CRYSTOGRAPH_SHARED_DATA=$PWD/.gpu/data PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+export PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 if [ "$WHEELS" = 1 ] && [ -d .whl ]; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     || { echo "wheel install failed"; exit 1; }
@@ -95,22 +98,22 @@ if want throughput; then
       --repeats 3 --out benchmarks/results/train_throughput_gpu.json > "$LOGS/throughput.log" 2>&1
   stamp "throughput rc=$?"
 fi
-if want studies; then  # one process per cell (task x variant), below the MP jobs' priority; step budgets
+if want studies; then  # one process per cell (task x variant), STUDY_PROCS at a time, below the MP jobs' priority
   python3 benchmarks/carry_runs.py restore > "$LOGS/carry.log" 2>&1   # folds finished on a CPU earlier
-  for study in components layouts; do
-    for cell in $(python3 - "$study" <<'PY'
-import sys
+  python3 - > runs/study_cells.txt <<'PY'
 from crystograph.bench.study import load_study
-s = load_study(f"benchmarks/studies/{sys.argv[1]}.yaml")
-print(" ".join(f"{t}:{v.name}" for t, v in s.cells()))
+for name in ("layouts", "components"):
+    s = load_study(f"benchmarks/studies/{name}.yaml")
+    for task, v in s.cells():
+        print(name, task, v.name)
 PY
-    ); do
-      nice -n 10 timeout "$STUDY_LIMIT_S" python3 -m crystograph ablate "benchmarks/studies/$study.yaml" \
-          --tasks "${cell%%:*}" --variants "${cell#*:}" --no-reference --out benchmarks/results/studies \
-          --run-dir runs/studies \
-          --data-dir "$DATA" --device "$DEVICE" --no-progress > "$LOGS/study_${study}_${cell/:/_}.log" 2>&1 &
-    done
-  done
+  export DATA DEVICE LOGS STUDY_EXTRA DEADLINE=$(( T0 + STUDY_END_S ))
+  # shellcheck disable=SC2016
+  xargs -P "$STUDY_PROCS" -L 1 bash -c 'left=$(( DEADLINE - $(date +%s) )); [ "$left" -gt 60 ] || exit 0
+      nice -n 10 timeout "$left" python3 -m crystograph ablate "benchmarks/studies/$0.yaml" --tasks "$1" \
+      --variants "$2" --no-reference --out benchmarks/results/studies --run-dir runs/studies --data-dir "$DATA" \
+      --device "$DEVICE" --no-progress $STUDY_EXTRA > "$LOGS/study_$0_$1_$2.log" 2>&1' \
+      < runs/study_cells.txt &
 fi
 if want jdft2d; then
   for fold in 0 1 2 3 4; do
@@ -125,12 +128,15 @@ if want mp; then
   timeout 45 python3 benchmarks/shipped_models.py ship mp-e-form --data-dir "$DATA" > "$LOGS/ship.log" 2>&1
   stamp "ship rc=$?"
 fi
-if want studies; then  # every cell finished is skipped: this only writes each study's JSON and figure
-  for study in components layouts; do
-    timeout 40 python3 -m crystograph ablate "benchmarks/studies/$study.yaml" --out benchmarks/results/studies \
-        --run-dir runs/studies --data-dir "$DATA" --device "$DEVICE" --no-progress > "$LOGS/study_$study.log" 2>&1
-    stamp "$study summary rc=$?"
-  done
+if want studies; then  # each study's JSON and figure from the cells on disk (nothing is trained here)
+  timeout 60 python3 - > "$LOGS/study_summaries.log" 2>&1 <<'PY'
+from crystograph.bench.study import load_study, write_summary
+for name in ("layouts", "components"):
+    doc = write_summary(load_study(f"benchmarks/studies/{name}.yaml"), "benchmarks/results/studies",
+                        command="benchmarks/gpu_lease.sh: one ablate process per cell (--no-reference)")
+    print(name, "complete" if doc.get("complete") else f"missing {doc.get('missing')}")
+PY
+  stamp "study summaries rc=$?"
 fi
 if want jdft2d && [ "$(ls runs/bench/converged/local_matbench_jdft2d/crystograph-paper/fold_*/fold.json 2>/dev/null | wc -l)" = 5 ]; then
   timeout 45 python3 benchmarks/run_bench.py local_matbench_jdft2d --model crystograph --protocol converged \
