@@ -136,3 +136,17 @@ def test_epochs_table_shows_each_models_range(tmp_path):
     text = report.epochs_table(tmp_path, ("local_supercon", "local_perov5"))
     assert "| local_supercon | 18–22 | 81–146 | — | — |" in text
     assert "| local_perov5 | — | — | — | — |" in text
+
+
+def test_git_commit_outside_a_checkout_reads_the_environment(tmp_path, monkeypatch):
+    """A copy of the tree without .git (another machine) records $CRYSTOGRAPH_GIT_COMMIT, else None; inside the
+    repository the checkout's own HEAD wins."""
+    from crystograph.bench.meta import git_commit
+
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))  # git must not find a repo above tmp_path
+    monkeypatch.delenv("CRYSTOGRAPH_GIT_COMMIT", raising=False)
+    assert git_commit(tmp_path) is None
+    monkeypatch.setenv("CRYSTOGRAPH_GIT_COMMIT", "0123456789abcdef")
+    assert git_commit(tmp_path) == "0123456789abcdef"
+    inside = git_commit()
+    assert inside is None or inside.split("-")[0] != "0123456789abcdef"
