@@ -16,10 +16,7 @@ core slows down while the other core builds too. Writes ``benchmarks/results/poo
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -45,12 +42,9 @@ def _parse_args(argv=None) -> argparse.Namespace:
 def load_records(path: Path, n: int, seed: int) -> list:
     from crystograph.structures import StructureRecord, parse_cif
 
-    csv.field_size_limit(1 << 30)
-    with gzip.open(path, "rt", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    rows = [rows[i] for i in sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))]
-    return [StructureRecord(id=r["material_id"], structure=parse_cif(r["cif"], r["material_id"])[0], targets={},
-                            source=r["material_id"]) for r in rows]
+    rows, _ = _common.sample_cif_rows(path, n, seed)
+    return [StructureRecord(id=r["id"], structure=parse_cif(r["cif"], r["id"])[0], targets={}, source=r["id"])
+            for r in rows]
 
 
 class Meter:
