@@ -173,3 +173,29 @@ def test_ties_robust_to_round_off_at_nice_values():
     ref = _knn(Structure(lat, ["Nb"], [[0, 0, 0]])).vec
     for frac in np.random.default_rng(0).random((30, 3)):
         np.testing.assert_allclose(_knn(Structure(lat, ["Nb"], [frac])).vec, ref, atol=1e-9)
+
+
+def _refine_lexsort(group, values, tol):
+    """The literal form of `_refine`: np.lexsort fixes the order, then chained gaps split the groups."""
+    order = np.lexsort((values, group))
+    g, x = group[order], values[order]
+    new = np.ones(order.size, dtype=bool)
+    new[1:] = (g[1:] != g[:-1]) | (x[1:] - x[:-1] > tol)
+    out = np.empty(order.size, dtype=np.int64)
+    out[order] = np.cumsum(new)
+    return out
+
+
+@pytest.mark.parametrize("n_groups", [5, 70_000])  # group ids that fit uint16 (radix sort) and ids that do not
+def test_sort_by_and_refine_match_lexsort(n_groups):
+    from crystograph.graphs.neighbors import TIE_TOL, _refine, _sort_by
+
+    rng = np.random.default_rng(n_groups)
+    group = rng.integers(0, n_groups, 5_000)
+    values = np.round(rng.random(5_000) * 3, 2)  # many exact ties, as in symmetric shells
+    values[::7] += rng.choice([-1, 1], values[::7].size) * TIE_TOL / 3  # and ties within the tolerance
+    order = _sort_by(group, values)
+    ref = np.lexsort((values, group))
+    np.testing.assert_array_equal(group[order], group[ref])
+    np.testing.assert_array_equal(values[order], values[ref])
+    np.testing.assert_array_equal(_refine(group, values), _refine_lexsort(group, values, TIE_TOL))

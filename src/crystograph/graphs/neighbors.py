@@ -213,7 +213,7 @@ def _closed_shells(i, j, s, d, v, n: int, k: int):
     """Keep each centre's candidates up to its k-th distance (+ a tie margin): whole shells, frame-free."""
     if d.size == 0:
         return i, j, s, d, v
-    order = np.lexsort((d, i))
+    order = _sort_by(i, d)
     ptr = _csr_ptr(i, n)
     kth = d[order][np.maximum(np.minimum(ptr[:-1] + k, ptr[1:]) - 1, 0)]  # [n] k-th smallest distance (or the last)
     keep = d <= kth[i] + 10 * TIE_TOL
@@ -227,7 +227,7 @@ def _select(i: np.ndarray, d: np.ndarray, v: np.ndarray, n: int, k: int) -> np.n
         group = _refine(group, values)
         if group.size == 0 or group.max() == group.size:  # every group is one candidate: the order is final
             break
-    order = np.argsort(group, kind="stable")
+    order = np.argsort(_radix_key(group), kind="stable")
     i_sorted = i[order]
     cand_ptr = _csr_ptr(i_sorted, n)
     rank = np.arange(i_sorted.size) - cand_ptr[i_sorted]  # position within the centre's sorted list
@@ -241,6 +241,18 @@ def _csr_ptr(centre: np.ndarray, n: int) -> np.ndarray:
     return ptr
 
 
+def _radix_key(ids: np.ndarray) -> np.ndarray:
+    """Non-negative integer ids as uint16 where they fit (numpy's stable sort is then a radix sort), else as is."""
+    return ids.astype(np.uint16) if ids.size and 0 <= ids.min() and ids.max() < 1 << 16 else ids
+
+
+def _sort_by(ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """An order [C] sorting by (ids, values), ids non-negative integers. Entries equal in both come in no fixed
+    order, so only results that do not depend on their order may use it (`np.lexsort` fixes it, ~6x slower)."""
+    order = np.argsort(values)
+    return order[np.argsort(_radix_key(ids[order]), kind="stable")]
+
+
 def _refine(group: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Split each group of candidates into runs of `values` that agree within TIE_TOL (chained gaps).
 
@@ -249,7 +261,7 @@ def _refine(group: np.ndarray, values: np.ndarray) -> np.ndarray:
     gap between two distinct values of about TIE_TOL is ambiguous. It uses only the values, never the atom
     index, so the result is independent of atom order.
     """
-    order = np.lexsort((values, group))
+    order = _sort_by(group, values)
     g, x = group[order], values[order]
     new = np.ones(order.size, dtype=bool)
     new[1:] = (g[1:] != g[:-1]) | (x[1:] - x[:-1] > TIE_TOL)
