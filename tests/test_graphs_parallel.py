@@ -109,53 +109,107 @@ def _same_outcomes(got: list[tuple], want: list[tuple]) -> None:
                 assert torch.equal(a[1][key], b[1][key]), key
 
 
-def test_the_calling_process_builds_the_chunks_no_child_has_started(monkeypatch):
-    """`_collect` with hand-made futures: chunk 0 finished in a child, chunk 1 running in a child (finishes
-    later), chunk 2 still queued. The caller takes chunk 2 off the queue and builds it; record order is kept."""
-    import threading
-    from concurrent.futures import Future
+class _FakeChildren:
+    """`_collect`'s view of the children, played by threads of this process: `plan[k]` = seconds after which a
+    child delivers chunk k, for the chunks a child claims at the start (the others are left to the caller)."""
 
+    def __init__(self, records, plan: dict[int, float]):
+        import queue
+        import threading
+
+        import crystograph.data.parallel as parallel
+        from crystograph.config import GraphConfig
+
+        self.n = -(-len(records) // parallel.BATCH)
+        self.next = max(plan, default=-1) + 1  # chunks 0..max(plan) are claimed by "children"
+        assert set(plan) == set(range(self.next))
+        self.built_here, self.stopped, self.results = [], False, queue.Queue()
+        parallel._SHARED.update(records=records, graph_config=GraphConfig(), cache_root=None)
+        self.timers = [threading.Timer(delay, lambda k=k: self.results.put((k, parallel._worker_task(
+            k * parallel.BATCH)))) for k, delay in plan.items()]
+        for timer in self.timers:
+            timer.start()
+
+    def claim(self):
+        if self.next >= self.n:
+            return None
+        self.next += 1
+        self.built_here.append(self.next - 1)
+        return self.next - 1
+
+    def receive(self, block: bool):
+        import queue
+
+        try:
+            return [self.results.get(block=block, timeout=5)]
+        except queue.Empty:
+            assert not block, "waited for a chunk no child builds"
+            return []
+
+    def stop(self):
+        self.stopped = True
+        for timer in self.timers:
+            timer.join()
+
+
+def test_the_calling_process_builds_the_chunks_no_child_has_claimed():
+    """Chunk 0 comes from a child at once, chunk 1 from a child later; chunk 2 nobody has claimed, so the caller
+    builds it while it waits for chunk 1. Record order is kept and the children are stopped."""
     import crystograph.data.parallel as parallel
     from crystograph.config import GraphConfig
 
     records = _records_with_bad_ones(2 * parallel.BATCH + 3)
-    cfg = GraphConfig()
-    want = list(parallel.built_here(records, cfg, None))
-    monkeypatch.setitem(parallel._SHARED, "records", records)
-    monkeypatch.setitem(parallel._SHARED, "graph_config", cfg)
-    monkeypatch.setitem(parallel._SHARED, "cache_root", None)
-    futures = [Future() for _ in range(3)]
-    futures[0].set_running_or_notify_cancel()
-    futures[0].set_result(parallel._worker_task(0))
-    futures[1].set_running_or_notify_cancel()
-    late = threading.Timer(0.5, lambda: futures[1].set_result(parallel._worker_task(parallel.BATCH)))
-    late.start()
-
-    class Pool:
-        def shutdown(self, **kwargs):
-            self.closed = True
-
-    pool = Pool()
-    got = list(parallel._collect(pool, futures, records, cfg, None))
-    late.join()
-    assert futures[2].cancelled() and not futures[1].cancelled() and pool.closed
-    _same_outcomes(got, want)
+    children = _FakeChildren(records, {0: 0.0, 1: 0.5})
+    got = list(parallel._collect(children, records, GraphConfig(), None, ahead=8))
+    assert children.built_here == [2] and children.stopped
+    _same_outcomes(got, list(parallel.built_here(records, GraphConfig(), None)))
     assert {o[1] for o in got if o[0] == "skip"} == {"lonely.cif", "mixed.cif"}
 
 
 def test_with_no_child_started_the_caller_builds_everything():
-    from concurrent.futures import Future
-
     import crystograph.data.parallel as parallel
     from crystograph.config import GraphConfig
 
     records = _records_with_bad_ones(2 * parallel.BATCH + 3)
-    futures = [Future() for _ in range(3)]
-
-    class Pool:
-        def shutdown(self, **kwargs):
-            pass
-
-    got = list(parallel._collect(Pool(), futures, records, GraphConfig(), None))
-    assert all(f.cancelled() for f in futures)
+    children = _FakeChildren(records, {})
+    got = list(parallel._collect(children, records, GraphConfig(), None, ahead=8))
+    assert children.built_here == [0, 1, 2]
     _same_outcomes(got, list(parallel.built_here(records, GraphConfig(), None)))
+
+
+def test_the_caller_holds_at_most_ahead_chunks():
+    """With `ahead=1` the caller, holding the chunk it built, waits for the child instead of claiming more."""
+    import crystograph.data.parallel as parallel
+    from crystograph.config import GraphConfig
+
+    records = synthetic_records(4 * parallel.BATCH)
+    children = _FakeChildren(records, {0: 0.3})
+    outcomes = parallel._collect(children, records, GraphConfig(), None, ahead=1)
+    next(outcomes)  # chunk 0's first outcome: the caller built chunk 1 meanwhile, and no more
+    assert children.built_here == [1]
+    assert len(list(outcomes)) == 4 * parallel.BATCH - 1 and children.built_here == [1, 2, 3]
+
+
+def _exit_now(start):
+    import os
+
+    os._exit(3)
+
+
+def _raise_now(start):
+    raise ZeroDivisionError("a bug in a worker")
+
+
+@pytest.mark.slow  # starts worker processes
+@pytest.mark.parametrize("task, message", [(_exit_now, r"ended unexpectedly \(exit codes \[3\]\)"),
+                                           (_raise_now, "failed on records .*ZeroDivisionError: a bug in a worker")])
+def test_a_worker_that_dies_or_fails_is_an_error_not_a_hang(monkeypatch, task, message):
+    import crystograph.data.parallel as parallel
+
+    if parallel._context().get_start_method() != "fork":
+        pytest.skip("the patched task reaches the child by fork")
+    monkeypatch.setattr(parallel, "_worker_task", task)
+    monkeypatch.setattr(parallel, "chunk_outcomes", lambda *args: __import__("time").sleep(0.3) or [])
+    records = synthetic_records(4 * parallel.BATCH)
+    with pytest.raises(RuntimeError, match=message):
+        build_graphs(records, targets=["a"], progress=False, workers=2)

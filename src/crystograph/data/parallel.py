@@ -1,24 +1,31 @@
 """Graphs of many structures built in worker processes (`build_graphs(..., workers=N)`).
 
-`workers=N` means N building processes: this one and N - 1 children, which take chunks of BATCH records from one
-queue; this process builds whichever chunk no child has started yet while it waits for the next one in order.
-Each child runs the same code as the serial path (`build_chunk`: `graphs.bulk.build_graph_batch` on BATCH records
-at a time, one thread, giving exactly `build_graph`'s graphs), reads and writes the same graph cache (its writes are
-atomic and per-writer, so processes never clash), and sends back plain numpy arrays, never shared-memory tensors (a
-dataset would otherwise hold one file descriptor per tensor). Results come back in record order, so a parallel build
-returns exactly the serial build's graphs and skip list. Workers are forked on Linux (no re-import of the caller's
-script, as PyTorch's DataLoader does) and spawned elsewhere (macOS, Windows: the calling script needs the usual
-`if __name__ == "__main__":` guard); starting them costs up to a few seconds, so small inputs stay in this process.
+`workers=N` means N building processes: this one and N - 1 children. The records are cut into chunks of BATCH;
+every process takes the next unclaimed chunk from one shared counter (a lock-protected integer in shared memory),
+so the chunks are claimed in order and no process idles while one is left. A child builds its chunk with the same
+code as the serial path (`build_chunk`: `graphs.bulk.build_graph_batch` on BATCH records at a time, one thread,
+giving exactly `build_graph`'s graphs), reads and writes the same graph cache (its writes are atomic and
+per-writer, so processes never clash), and puts the result on a queue as plain numpy arrays, never shared-memory
+tensors (a dataset would otherwise hold one file descriptor per tensor). This process yields the outcomes in
+record order: a chunk it built, or a child's from the queue, building the next unclaimed chunk itself while the
+one it needs is still in a child. So a parallel build returns exactly the serial build's graphs and skip list.
+Children are forked on Linux (no re-import of the caller's script, as PyTorch's DataLoader does) and spawned
+elsewhere (macOS, Windows: the calling script needs the usual `if __name__ == "__main__":` guard); starting
+them costs up to a few seconds, so small inputs stay in this process.
+
+Why not `concurrent.futures.ProcessPoolExecutor`: its queue holds one task ahead per child and is refilled by a
+thread of this process, which waits for the GIL while this process builds; the children idled ~30 % of a
+2,000-structure build (`benchmarks/README.md`, graph building).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +36,9 @@ if TYPE_CHECKING:
     from crystograph.structures import StructureRecord
 
 MIN_PER_WORKER = 32  # fewer records than this per worker: the start-up cost is not worth a pool
-BATCH = 64  # records built together (`build_graph_batch`), and sent to a worker as one task
+BATCH = 64  # records built together (`build_graph_batch`): the unit a process claims
+AHEAD = 8  # chunks per building process this one may hold before yielding them (bounds its memory)
+POLL_S = 0.5  # while waiting for a child: how often to check that the children are still alive
 
 
 def usable_cpus() -> int:
@@ -156,12 +165,12 @@ def _cache_key(structure, graph_config: GraphConfig) -> str | None:
         return None
 
 
-_SHARED: dict[str, Any] = {}  # in a worker: the records, graph config and cache root of its pool
+_SHARED: dict[str, Any] = {}  # in a child: the records, graph config and cache root of its build
 
 
 def _worker_init(records: Sequence["StructureRecord"], graph_config: GraphConfig, cache_root: str | None) -> None:
-    """Runs once per worker: one thread (torch and BLAS), the real stdout/stderr (not a progress bar's proxy);
-    the inputs arrive here (copied by fork, or pickled once for spawn), so a task is only a record's index."""
+    """Runs once per child: one thread (torch and BLAS), the real stdout/stderr (not a progress bar's proxy);
+    the inputs arrive here (copied by fork, or pickled once for spawn), so a chunk is only its first index."""
     import torch
 
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
@@ -176,7 +185,7 @@ def _worker_init(records: Sequence["StructureRecord"], graph_config: GraphConfig
 
 
 def _worker_task(start: int) -> list[tuple[tuple, list]]:
-    """(`build_chunk` outcome, the warnings raised) of records start..start + BATCH in a worker; graphs travel as
+    """(`build_chunk` outcome, the warnings raised) of records start..start + BATCH in a child; graphs travel as
     numpy arrays, unexpected errors as their reason, warnings as (message, category) for the parent to
     re-issue (with the chunk's first outcome)."""
     import torch
@@ -202,44 +211,124 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
 
+class _Chunks:
+    """The next unclaimed chunk, shared by every building process: `claim` returns chunks 0, 1, ... once each."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext, n_chunks: int):
+        self.next, self.n = context.Value("q", 0), n_chunks
+
+    def claim(self) -> int | None:
+        with self.next.get_lock():
+            k = self.next.value
+            if k >= self.n:
+                return None
+            self.next.value = k + 1
+            return k
+
+    def close(self) -> None:
+        """No chunk is handed out after this (children stop after the chunk they are building)."""
+        with self.next.get_lock():
+            self.next.value = self.n
+
+
+def _child_main(records, graph_config: GraphConfig, cache_root: str | None, chunks: _Chunks, results) -> None:
+    """A child: claim chunks until none is left, put ("chunk", k, `_worker_task` result) for each, then ("done",
+    None, None); an unexpected exception ends it with ("failed", k, its text)."""
+    _worker_init(records, graph_config, cache_root)
+    k = None
+    try:
+        while (k := chunks.claim()) is not None:
+            results.put(("chunk", k, _worker_task(k * BATCH)))
+    except BaseException as err:  # noqa: BLE001 - reported to the caller, which raises
+        results.put(("failed", k, f"{type(err).__name__}: {err}"))
+        return
+    results.put(("done", None, None))
+
+
+class _Children:
+    """The N - 1 child processes of a build, their shared chunk counter and their result queue."""
+
+    def __init__(self, records, graph_config: GraphConfig, cache_root: str | None, n_children: int):
+        context = _context()
+        self.chunks = _Chunks(context, -(-len(records) // BATCH))
+        self.results = context.Queue()  # a child's put does not wait for this process to read
+        self.finished = 0  # children that said "done"
+        self.procs = [context.Process(target=_child_main, daemon=True, name=f"crystograph-graphs-{i}",
+                                      args=(records, graph_config, cache_root, self.chunks, self.results))
+                      for i in range(n_children)]
+        for proc in self.procs:
+            proc.start()
+
+    def claim(self) -> int | None:
+        return self.chunks.claim()
+
+    def receive(self, block: bool) -> list[tuple[int, list]]:
+        """Chunks the children have finished, as (k, `_worker_task` result); with `block`, waits for at least
+        one. Raises RuntimeError for a child's unexpected error, or when a child ended without reporting."""
+        got = []
+        while True:
+            try:
+                kind, k, value = self.results.get(block=block and not got, timeout=POLL_S)
+            except queue.Empty:
+                if got or not block:
+                    return got
+                self._check_alive()
+                continue
+            if kind == "failed":
+                first = "?" if k is None else k * BATCH
+                raise RuntimeError(f"a graph-building worker failed on records {first}..{first}+{BATCH}: {value}")
+            if kind == "done":
+                self.finished += 1
+            else:
+                got.append((k, value))
+
+    def _check_alive(self) -> None:
+        ended = [proc.exitcode for proc in self.procs if proc.exitcode is not None]
+        if len(ended) > self.finished:
+            raise RuntimeError(f"a graph-building worker process ended unexpectedly (exit codes {ended}); "
+                               "rerun with one graph worker to build in this process")
+
+    def stop(self) -> None:
+        """No more chunks are handed out; the children end (or are ended) before this returns."""
+        self.chunks.close()
+        for proc in self.procs:
+            proc.join(timeout=2 * POLL_S)
+        for proc in self.procs:
+            if proc.is_alive():  # e.g. flushing a result nobody will read
+                proc.terminate()
+                proc.join()
+
+
 def built_in_workers(records: Sequence["StructureRecord"], graph_config: GraphConfig, cache_root: str | None,
                      workers: int) -> Iterator[tuple]:
     """Outcomes of `build_chunk` for every record, in record order, built by `workers` processes: this one and
-    `workers` - 1 children. The chunks go to the children's queue; whenever the next chunk in order is not ready,
-    this process takes the first chunk no child has started (cancels it in the queue) and builds it itself, so no
-    core waits while work is left and at most a few chunks are held ahead of the caller. A child's unexpected
-    error comes back as ("error", source, reason) without the exception, its warnings are re-issued here. The
-    children start before this returns (so before any progress bar's thread); closing the iterator early cancels
-    the pending work."""
-    pool = ProcessPoolExecutor(max_workers=workers - 1, mp_context=_context(), initializer=_worker_init,
-                               initargs=(records, graph_config, cache_root))
-    try:
-        futures = [pool.submit(_worker_task, start) for start in range(0, len(records), BATCH)]  # starts them now
-    except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    return _collect(pool, futures, records, graph_config, cache_root)
+    `workers` - 1 children (see the module docstring). A child's unexpected error is raised here as a
+    RuntimeError, its warnings are re-issued here. The children start before this returns (so before any
+    progress bar's thread); closing the iterator early stops them."""
+    return _collect(_Children(records, graph_config, cache_root, workers - 1), records, graph_config, cache_root,
+                    ahead=AHEAD * workers)
 
 
-def _collect(pool: ProcessPoolExecutor, futures: list[Future], records: Sequence["StructureRecord"],
-             graph_config: GraphConfig, cache_root: str | None) -> Iterator[tuple]:
-    stolen: dict[int, list[tuple]] = {}  # chunk -> outcomes built in this process
-    scan = 0  # chunks before this one have started in a child or been taken here
+def _collect(children, records: Sequence["StructureRecord"], graph_config: GraphConfig, cache_root: str | None,
+             ahead: int) -> Iterator[tuple]:
+    """Yield every chunk's outcomes in order; while the next chunk is in a child, build the next unclaimed one
+    here (holding at most `ahead` chunks). `children` has `claim`, `receive(block)` and `stop` (`_Children`)."""
+    ready: dict[int, tuple[bool, list]] = {}  # chunk -> (built here?, outcomes or a child's result)
     try:
-        for chunk, future in enumerate(futures):
-            while chunk not in stolen and not future.done():
-                scan = max(scan, chunk)
-                while scan < len(futures) and (scan in stolen or not futures[scan].cancel()):
-                    scan += 1  # a chunk a child has started stays with it (the queue is first in, first out)
-                if scan == len(futures):
-                    break  # every chunk left is running in a child: wait for this one
-                stolen[scan] = chunk_outcomes(records, scan * BATCH, graph_config, cache_root)
-            if chunk in stolen:
-                yield from stolen.pop(chunk)
-            else:
-                yield from _received(future.result())
+        for chunk in range(-(-len(records) // BATCH)):
+            while chunk not in ready:
+                ready.update((k, (False, sent)) for k, sent in children.receive(block=False))
+                if chunk in ready:
+                    break
+                k = children.claim() if len(ready) < ahead else None
+                if k is not None:
+                    ready[k] = (True, chunk_outcomes(records, k * BATCH, graph_config, cache_root))
+                else:  # every chunk left is claimed (or this process holds enough): wait for a child
+                    ready.update((k, (False, sent)) for k, sent in children.receive(block=True))
+            here, value = ready.pop(chunk)
+            yield from (value if here else _received(value))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        children.stop()
 
 
 def _received(sent: list[tuple[tuple, list]]) -> Iterator[tuple]:
