@@ -4,6 +4,8 @@ fit ends: the rest of the interrupted epoch sees exactly the batches it would ha
 from __future__ import annotations
 
 import importlib
+import json
+import time
 
 import numpy as np
 import pytest
@@ -22,8 +24,9 @@ class Killed(RuntimeError):
     pass
 
 
-def _killing_checkpoint(at_step: int):
-    """An interval checkpoint written after every batch, which 'kills' the fit right after writing step `at_step`."""
+def _killing_checkpoint(at_step: int, pause_s: float = 0.0):
+    """An interval checkpoint written after every batch, which 'kills' the fit right after writing step `at_step`
+    (and, before that, pauses `pause_s` seconds after step 1: training time the resumed fit must count)."""
     base = interval_checkpoint
 
     def make(ckpt_dir, minutes=None):
@@ -31,6 +34,8 @@ def _killing_checkpoint(at_step: int):
         original = cb.on_train_batch_end
 
         def on_train_batch_end(trainer, *args, **kwargs):
+            if trainer.global_step == 1:
+                time.sleep(pause_s)
             original(trainer, *args, **kwargs)
             if trainer.global_step == at_step:
                 raise Killed(f"killed after step {at_step}")
@@ -55,14 +60,17 @@ def test_kill_mid_epoch_then_resume_matches_uninterrupted(tmp_path, monkeypatch)
     full = _fit(graphs, tmp_path / "full")  # 3 epochs of 5 batches
 
     run = tmp_path / "killed"
-    monkeypatch.setattr(fit_mod, "interval_checkpoint", _killing_checkpoint(at_step=7))  # epoch 1, batch 2 of 5
+    monkeypatch.setattr(fit_mod, "interval_checkpoint", _killing_checkpoint(at_step=7, pause_s=3.0))  # epoch 1
     with pytest.raises(Killed):
         _fit(graphs, run)
     ckpt = resumable_checkpoint(run / "checkpoints" / "last.ckpt", True)
     assert ckpt.name == "interval.ckpt" and batches_done_in_epoch(ckpt) == (1, 2)
     monkeypatch.undo()
+    started = time.monotonic()
     resumed = _fit(graphs, run)
     np.testing.assert_allclose(resumed, full, rtol=1e-5, atol=1e-6)
+    wall_s = json.loads((run / "fit.json").read_text())["wall_s"]
+    assert 3.0 <= wall_s <= 3.0 + (time.monotonic() - started) + 60  # the killed run's seconds are counted
 
 
 def test_sampler_skips_the_trained_batches_of_the_resumed_epoch_only():

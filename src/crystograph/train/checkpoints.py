@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 
 import torch
+from lightning.pytorch.callbacks import Callback
 
 from crystograph.train.export import write_atomic
 
@@ -30,6 +32,27 @@ def checkpoint_callbacks(ckpt_dir: Path, monitor: str):
 # A mid-epoch checkpoint at most this often (env CRYSTOGRAPH_CHECKPOINT_MINUTES): a kill loses minutes, not an epoch.
 INTERVAL_MINUTES = float(os.environ.get("CRYSTOGRAPH_CHECKPOINT_MINUTES", "10"))
 INTERVAL_NAME = "interval"
+
+
+class WallClock(Callback):
+    """Seconds a fit has trained, across resumes: the count rides in every checkpoint (this callback's state) and
+    a resumed fit continues from the checkpoint's count (time after that checkpoint, lost by a kill, is not
+    counted). `elapsed()` is the count now."""
+
+    def __init__(self):
+        self.before, self.started = 0.0, time.monotonic()
+
+    def elapsed(self) -> float:
+        return self.before + time.monotonic() - self.started
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self.started = time.monotonic()  # after the restore of a resumed fit, which set `before`
+
+    def state_dict(self) -> dict[str, float]:
+        return {"elapsed_s": self.elapsed()}
+
+    def load_state_dict(self, state_dict: dict[str, float]) -> None:
+        self.before, self.started = float(state_dict.get("elapsed_s", 0.0)), time.monotonic()
 
 
 def interval_checkpoint(ckpt_dir: Path, minutes: float = INTERVAL_MINUTES):

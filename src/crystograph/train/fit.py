@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +31,7 @@ from crystograph.train.checkpoints import (
     merge_metrics,
     read_metrics,
     resumable_checkpoint,
+    WallClock,
 )
 from crystograph.train.quiet import quiet_lightning
 from crystograph.train.module import PropertyModule
@@ -213,7 +213,8 @@ def fit(
     accelerator = lightning_accelerator(train_config.accelerator)
     trainer, checkpoint = make_trainer(
         out_dir, monitor, max_epochs=train_config.epochs, max_minutes=train_config.max_minutes, progress=progress,
-        steps_per_epoch=steps_per_epoch, extra_callbacks=[*early, interval_checkpoint(out_dir / "checkpoints")],
+        steps_per_epoch=steps_per_epoch,
+        extra_callbacks=[*early, interval_checkpoint(out_dir / "checkpoints"), clock := WallClock()],
         max_steps=train_config.max_steps or -1,
         accelerator=accelerator,
         devices=train_config.devices,
@@ -230,7 +231,6 @@ def fit(
     train_loader = graph_loader(train_graphs, train_config.batch_size, shuffle=True, seed=seed, rank=rank,
                                 world_size=world, num_workers=train_config.num_workers)
     train_loader.sampler.resume_within(*batches_done_in_epoch(resume_from))
-    started = time.monotonic()
     trainer.fit(
         module,
         train_dataloaders=train_loader,
@@ -239,7 +239,7 @@ def fit(
         ckpt_path=resume_from,
         weights_only=True,
     )
-    wall_s = time.monotonic() - started
+    wall_s = clock.elapsed()  # seconds of training, earlier runs of a resumed fit included
     if trainer.is_global_zero:
         merge_metrics(out_dir / "metrics.csv", previous_metrics)
 
