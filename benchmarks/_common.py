@@ -173,9 +173,9 @@ def time_train_and_infer(model, batches, warmup: int = 0, lr: float = 1e-3,
     return train_s, time.perf_counter() - start
 
 
-def sample_cif_rows(path: Path, n: int, seed: int) -> tuple[list[dict[str, str]], int]:
-    """(seeded sample of ``n`` rows as {"id", "cif"}, rows in the file) of a CSV(.gz) with a ``cif`` column:
-    ``random.Random(seed).sample`` over row positions, file order kept."""
+def sample_cif_rows(path: Path, n: int, seed: int, columns: tuple[str, ...] = ()) -> tuple[list[dict[str, str]], int]:
+    """(seeded sample of ``n`` rows as {"id", "cif", *columns}, rows in the file) of a CSV(.gz) with a ``cif``
+    column: ``random.Random(seed).sample`` over row positions, file order kept."""
     import csv
     import gzip
     import random
@@ -186,4 +186,4 @@ def sample_cif_rows(path: Path, n: int, seed: int) -> tuple[list[dict[str, str]]
         rows = list(csv.DictReader(fh))
     idx = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
     id_col = next((c for c in ("material_id", "id") if c in rows[0]), next(iter(rows[0])))  # else the first column
-    return [{"id": rows[i][id_col], "cif": rows[i]["cif"]} for i in idx], len(rows)
+    return [{"id": rows[i][id_col], "cif": rows[i]["cif"], **{c: rows[i][c] for c in columns}} for i in idx], len(rows)

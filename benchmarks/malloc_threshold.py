@@ -46,9 +46,6 @@ def _parse_args(argv=None) -> argparse.Namespace:
 
 def child(args: argparse.Namespace) -> None:
     """One setting: graphs, then `fits` short fits; prints one JSON line."""
-    import csv
-    import gzip
-    import random
     import resource
     import tempfile
     import time
@@ -60,13 +57,9 @@ def child(args: argparse.Namespace) -> None:
     from crystograph.train.fit import fit
 
     _common.set_threads(1)
-    csv.field_size_limit(1 << 30)
-    with gzip.open(DATA, "rt", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    rows = [rows[i] for i in sorted(random.Random(1).sample(range(len(rows)), args.n))]
-    records = [StructureRecord(id=r["material_id"], structure=parse_cif(r["cif"], r["material_id"])[0],
-                               targets={"y": float(r["formation_energy_per_atom"])}, source=r["material_id"])
-               for r in rows]
+    rows, _ = _common.sample_cif_rows(DATA, args.n, seed=1, columns=("formation_energy_per_atom",))
+    records = [StructureRecord(id=r["id"], structure=parse_cif(r["cif"], r["id"])[0],
+                               targets={"y": float(r["formation_energy_per_atom"])}, source=r["id"]) for r in rows]
     graphs, _ = build_graphs(records, targets=["y"], progress=False)
     cut = int(0.8 * len(graphs))
     fit_s = []
