@@ -120,7 +120,7 @@ class _FakeChildren:
         import crystograph.data.parallel as parallel
         from crystograph.config import GraphConfig
 
-        self.n = -(-len(records) // parallel.BATCH)
+        self.n = parallel.n_chunks(len(records))
         self.next = max(plan, default=-1) + 1  # chunks 0..max(plan) are claimed by "children"
         assert set(plan) == set(range(self.next))
         self.built_here, self.stopped, self.results = [], False, queue.Queue()

@@ -207,6 +207,11 @@ def _worker_task(start: int) -> list[tuple[tuple, list]]:
     return sent
 
 
+def n_chunks(n_records: int) -> int:
+    """Chunks of BATCH records (the last may be shorter) that `n_records` records make."""
+    return -(-n_records // BATCH)
+
+
 def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
 
@@ -214,8 +219,8 @@ def _context() -> multiprocessing.context.BaseContext:
 class _Chunks:
     """The next unclaimed chunk, shared by every building process: `claim` returns chunks 0, 1, ... once each."""
 
-    def __init__(self, context: multiprocessing.context.BaseContext, n_chunks: int):
-        self.next, self.n = context.Value("q", 0), n_chunks
+    def __init__(self, context: multiprocessing.context.BaseContext, n: int):
+        self.next, self.n = context.Value("q", 0), n
 
     def claim(self) -> int | None:
         with self.next.get_lock():
@@ -250,7 +255,7 @@ class _Children:
 
     def __init__(self, records, graph_config: GraphConfig, cache_root: str | None, n_children: int):
         context = _context()
-        self.chunks = _Chunks(context, -(-len(records) // BATCH))
+        self.chunks = _Chunks(context, n_chunks(len(records)))
         self.results = context.Queue()  # a child's put does not wait for this process to read
         self.finished = 0  # children that said "done"
         self.procs = [context.Process(target=_child_main, daemon=True, name=f"crystograph-graphs-{i}",
@@ -275,8 +280,8 @@ class _Children:
                 self._check_alive()
                 continue
             if kind == "failed":
-                first = "?" if k is None else k * BATCH
-                raise RuntimeError(f"a graph-building worker failed on records {first}..{first}+{BATCH}: {value}")
+                where = "before claiming a chunk" if k is None else f"on records {k * BATCH}..{(k + 1) * BATCH - 1}"
+                raise RuntimeError(f"a graph-building worker failed {where}: {value}")
             if kind == "done":
                 self.finished += 1
             else:
@@ -315,7 +320,7 @@ def _collect(children, records: Sequence["StructureRecord"], graph_config: Graph
     here (holding at most `ahead` chunks). `children` has `claim`, `receive(block)` and `stop` (`_Children`)."""
     ready: dict[int, tuple[bool, list]] = {}  # chunk -> (built here?, outcomes or a child's result)
     try:
-        for chunk in range(-(-len(records) // BATCH)):
+        for chunk in range(n_chunks(len(records))):
             while chunk not in ready:
                 ready.update((k, (False, sent)) for k, sent in children.receive(block=False))
                 if chunk in ready:
