@@ -289,3 +289,48 @@ def test_pe_part_modes_on_a_large_cell_use_the_sparse_paths(monkeypatch):
 def test_unknown_pe_mode_is_rejected():
     with pytest.raises(ValueError, match="laplacian"):
         GraphConfig(pe_mode="lap")
+
+
+def _literal_return_probabilities(w: np.ndarray, steps: int) -> np.ndarray:
+    """diag(P^t), t = 1..steps, P = D^-1 W by repeated products (rows of isolated atoms 0)."""
+    deg = w.sum(1)
+    p = np.divide(w, deg[:, None], out=np.zeros_like(w), where=deg[:, None] > 0)
+    out, acc = [], np.eye(len(w))
+    for _ in range(steps):
+        acc = acc @ p
+        out.append(np.diagonal(acc))
+    return np.stack(out, 1)
+
+
+def _loopless(n: int, e: int, seed: int, isolated: int = 0, split: bool = False) -> np.ndarray:
+    """W of a random multigraph without self-loops; the last `isolated` atoms have no edges; `split`: two
+    components (atoms < n // 2 and the rest)."""
+    src, dst = _random_multigraph(n - isolated, e, seed)
+    if split:
+        half = (n - isolated) // 2
+        dst = np.where(src < half, dst % half, half + dst % (n - isolated - half))
+    keep = src != dst
+    return _weights(src[keep], dst[keep], n)
+
+
+def test_stacked_dense_pe_equals_the_literal_parts():
+    """`dense_pe` (one eigh per stack; random walk from the eigenpairs when W has no self-loops) against
+    diag(P^t) by repeated products and `laplacian_pe` one structure at a time, on stacks holding isolated
+    atoms, two components, self-loops (the matrix-power path) and a degenerate spectrum (a ring)."""
+    n, cfg = 10, GraphConfig(lap_pe_dim=6, rw_pe_dim=7)
+    ring = np.roll(np.eye(n), 1, 1)
+    with_loops = _weights(*_random_multigraph(n, 50, 4), n)
+    assert np.diagonal(with_loops).any()
+    stack = np.stack([_loopless(n, 40, 1), _loopless(n, 30, 2, isolated=3), _loopless(n, 40, 3, split=True),
+                      ring + ring.T, with_loops])  # [5, n, n]
+    pe = enc.dense_pe(stack, cfg)
+    assert pe.shape == (5, n, 13)
+    for g, w in enumerate(stack):
+        np.testing.assert_allclose(pe[g, :, 6:], _literal_return_probabilities(w, 7), atol=1e-12, rtol=0)
+        np.testing.assert_allclose(pe[g, :, :6], laplacian_pe(w, 6, "projector"), atol=1e-12, rtol=0)
+    assert np.abs(pe[1, 7:, :]).max() == 0  # isolated atoms: no PE
+    ring_trace = pe[3, :, :6].sum(0)  # the ring's eigenspaces (after the trivial one) have multiplicity 2
+    np.testing.assert_allclose(ring_trace[:4], [2, 2, 2, 2], atol=1e-9)
+    eig = enc.dense_pe(stack, dataclasses.replace(cfg, lap_pe_form="eigvec"))
+    for g, w in enumerate(stack):
+        np.testing.assert_allclose(eig[g, :, :6], laplacian_pe(w, 6, "eigvec"), atol=1e-12, rtol=0)

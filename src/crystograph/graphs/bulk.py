@@ -129,7 +129,6 @@ def _encodings(local: np.ndarray, shift: np.ndarray, edge_off: np.ndarray, n_ato
                cfg: GraphConfig) -> list[np.ndarray]:
     """pe [n_b, pe_dim] float32 of every structure: `encodings.positional_encoding`, the dense Laplacian and
     random-walk parts stacked over structures of equal atom count."""
-    lap_dim, rw_dim = cfg.lap_pe_dim, cfg.rw_pe_dim
     enc.check_lap_pe_form(cfg.lap_pe_form)
     out: list[np.ndarray | None] = [None] * len(n_atoms)
     stackable = cfg.pe_mode in ("laplacian+rw", "laplacian", "rw")
@@ -141,15 +140,17 @@ def _encodings(local: np.ndarray, shift: np.ndarray, edge_off: np.ndarray, n_ato
             e0, e1 = edge_off[b], edge_off[b + 1]
             out[b] = enc.positional_encoding(local[0, e0:e1], local[1, e0:e1], shift[e0:e1], int(n), cfg).numpy()
     for n, members in groups.items():
-        weights = np.stack([enc._weights(local[0, edge_off[b]:edge_off[b + 1]], local[1, edge_off[b]:edge_off[b + 1]],
-                                         n) for b in members])  # [G, n, n]
-        pe = np.zeros((len(members), n, lap_dim + rw_dim), dtype=np.float32)
-        if cfg.pe_mode != "rw" and lap_dim:
-            evals, evecs = np.linalg.eigh(enc.dense_laplacian(weights))  # [G, n], [G, n, n]
-            for g in range(len(members)):
-                pe[g, :, :lap_dim] = enc.laplacian_pe_from_eigs(evals[g], evecs[g], lap_dim, cfg.lap_pe_form)
-        if cfg.pe_mode != "laplacian" and rw_dim:
-            pe[:, :, lap_dim:] = enc.dense_random_walk_pe(weights, rw_dim)
+        pe = enc.dense_pe(_stacked_weights(local, edge_off, members, n), cfg).astype(np.float32)  # [G, n, pe_dim]
         for g, b in enumerate(members):
             out[b] = pe[g].copy()  # its own memory (a view would keep, and a saved graph carry, the whole stack)
     return out
+
+
+def _stacked_weights(local: np.ndarray, edge_off: np.ndarray, members: list[int], n: int) -> np.ndarray:
+    """`encodings._weights` [G, n, n] of the structures `members` (all of n atoms), in one bincount."""
+    parts = [slice(edge_off[b], edge_off[b + 1]) for b in members]
+    g = np.repeat(np.arange(len(members)), [p.stop - p.start for p in parts])  # [E_G] member of each edge
+    src, dst = (np.concatenate([local[r, p] for p in parts]) for r in (0, 1))
+    a = np.bincount((g * n + dst) * n + src, minlength=len(members) * n * n).reshape(len(members), n, n)
+    a = a.astype(np.float64)
+    return a + a.transpose(0, 2, 1)

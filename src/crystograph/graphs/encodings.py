@@ -18,8 +18,10 @@ pe_mode="laplacian+rw" (the paper's PE on the cell's graph; it changes under sup
     Zero-padded when there are fewer eigenspaces/eigenvectors.
   * Random walk: return probabilities diag(P^t), t = 1..rw_pe_dim, with P = D^-1 W on the cell's multigraph
     (self-loops from own images count). Computed as diag(N^a N^b) with N = D^-1/2 W D^-1/2 symmetric,
-    a = ceil(t/2), b = floor(t/2): dense matrix powers for n <= SPARSE_MIN_ATOMS, sparse products above
-    (the same numbers up to float round-off, ~1e-16).
+    a = ceil(t/2), b = floor(t/2): sparse products for n > SPARSE_MIN_ATOMS; dense matrix powers for smaller
+    cells whose W has self-loops. Smaller cells without self-loops (most of them: N = I - L on atoms with
+    edges) take it from the Laplacian's eigenpairs, diag(N^t)_i = sum_k (1 - lambda_k)^t U_ik^2 (`dense_pe`).
+    All routes give the same numbers up to float round-off (~1e-15).
 pe_mode="periodic_rw": the random walk on the *infinite* periodic graph: a walk returns only when it is back
   at the same atom in the same cell image. The Laplacian part is zero. Exactly invariant under supercell
   expansion. Computed in real space over (integer cell shift, atom) states with sparse transition-matrix
@@ -256,6 +258,48 @@ def laplacian_pe_from_eigs(evals: np.ndarray, evecs: np.ndarray, dim: int, form:
     return out
 
 
+def dense_pe(weights: np.ndarray, cfg: GraphConfig) -> np.ndarray:
+    """pe [G, n, lap_pe_dim + rw_pe_dim] float64 of a stack of dense weights [G, n, n] (n <= SPARSE_MIN_ATOMS),
+    pe_mode "laplacian+rw", "laplacian" or "rw": one stacked `eigh` of the Laplacians serves both parts.
+
+    Random walk without self-loops: N = D^-1/2 W D^-1/2 = A - L (A = diag(deg > 0)), and A commutes with the
+    block-diagonal L, so diag(N^t)_i = [deg_i > 0] sum_k (1 - lambda_k)^t U_ik^2: a function of L, whatever
+    basis eigh picks within a degenerate eigenspace. Structures whose W has self-loops (an atom linked to its
+    own image) take the matrix powers of `dense_random_walk_pe`.
+    """
+    lap_dim, rw_dim = cfg.lap_pe_dim, cfg.rw_pe_dim
+    g_count, n = weights.shape[:2]
+    pe = np.zeros((g_count, n, lap_dim + rw_dim))
+    evals, evecs = np.linalg.eigh(dense_laplacian(weights))  # [G, n], [G, n, n] ascending
+    sq = np.square(evecs)  # [G, n, n] U_ik^2
+    if cfg.pe_mode != "rw" and lap_dim:
+        if cfg.lap_pe_form == "projector":
+            pe[..., :lap_dim] = sq @ _eigenspace_members(evals, lap_dim)
+        else:
+            for g in range(g_count):
+                pe[g, :, :lap_dim] = laplacian_pe_from_eigs(evals[g], evecs[g], lap_dim, "eigvec")
+    if cfg.pe_mode != "laplacian" and rw_dim:
+        diag = np.arange(n)
+        loops = (weights[:, diag, diag] > 0).any(1)  # [G]
+        active = (weights.sum(-1) - weights[:, diag, diag]) > 0  # [G, n] deg > 0
+        decay = (1.0 - evals)[..., None] ** np.arange(1, rw_dim + 1)  # [G, n, rw_dim] (1 - lambda_k)^t
+        pe[..., lap_dim:] = (sq @ decay) * active[..., None]
+        if loops.any():
+            pe[loops, :, lap_dim:] = dense_random_walk_pe(weights[loops], rw_dim)
+    return pe
+
+
+def _eigenspace_members(evals: np.ndarray, dim: int) -> np.ndarray:
+    """[G, n, dim] float: 1 where eigenvector k (ascending evals [G, n]) belongs to the d-th non-trivial
+    eigenspace (eigenvalues > EIG_TOL, grouped where consecutive gaps are <= EIG_TOL)."""
+    nontrivial = evals > EIG_TOL  # [G, n], the trivial ones come first
+    jumps = np.zeros(evals.shape, dtype=np.int64)
+    jumps[:, 1:] = np.cumsum(np.diff(evals, axis=-1) > EIG_TOL, axis=-1)  # [G, n]
+    first = np.minimum((~nontrivial).sum(-1), evals.shape[-1] - 1)  # [G] first non-trivial position
+    gid = jumps - np.take_along_axis(jumps, first[:, None], -1)  # [G, n] eigenspace index of each eigenvector
+    return (nontrivial[..., None] & (gid[..., None] == np.arange(dim))).astype(np.float64)
+
+
 def random_walk_pe(w, steps: int) -> np.ndarray:
     """[n, steps] float64 return probabilities diag((D^-1 W)^t), t = 1..steps (rows of isolated atoms are 0).
 
@@ -373,7 +417,10 @@ def positional_encoding(src, dst, shift: np.ndarray | None, n: int, cfg: GraphCo
             raise ValueError("pe_mode='periodic_rw' needs the edges' cell shifts")
         out[:, lap_dim:] = periodic_random_walk_pe(src, dst, np.asarray(shift), n, rw_dim)
     elif cfg.pe_mode in ("laplacian+rw", "laplacian", "rw"):
-        w = _weights(src, dst, n) if n <= SPARSE_MIN_ATOMS else _sparse_weights(src, dst, n)  # dense: no scipy overhead
+        if 0 < n <= SPARSE_MIN_ATOMS:  # dense: no scipy overhead
+            out[:] = dense_pe(_weights(src, dst, n)[None], cfg)[0]
+            return torch.from_numpy(out)
+        w = _sparse_weights(src, dst, n)
         if cfg.pe_mode != "rw":
             out[:, :lap_dim] = laplacian_pe(w, lap_dim, cfg.lap_pe_form)
         if cfg.pe_mode != "laplacian":
