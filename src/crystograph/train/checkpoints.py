@@ -18,12 +18,14 @@ def checkpoint_callbacks(ckpt_dir: Path, monitor: str):
 
     `ModelCheckpoint(monitor=..., save_last=True)` rewrites last.ckpt only in epochs where the
     monitored value improves (Lightning 2.6), so a resume would restart from the best epoch; a
-    second, unmonitored checkpoint keeps the latest epoch instead.
+    second, unmonitored checkpoint keeps the latest epoch instead. `best.ckpt` is considered only where
+    `monitor` exists, at the end of a validation run: an epoch cut short by a step budget (no validation)
+    would otherwise be checked at its train-epoch end, without the value.
     """
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min",
-                           enable_version_counter=False)
+                           enable_version_counter=False, save_on_train_epoch_end=False)
     latest = ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
                              enable_version_counter=False)
     return best, latest

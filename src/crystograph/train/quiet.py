@@ -11,6 +11,8 @@ _NOISE = (
     ".*number of training batches.*smaller than the logging interval.*",
     ".*Experiment logs directory.*exists and is not empty.*",
     ".*LeafSpec.*",
+    # a mid-epoch resume: the sampler skips the batches already trained (`checkpoints.batches_done_in_epoch`)
+    ".*resuming from a checkpoint that ended before the epoch ended.*",
 )
 
 
