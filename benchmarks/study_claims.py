@@ -29,7 +29,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     from crystograph.bench.claims import check_claims, claims_markdown
-    from crystograph.bench.study import load_study, summarize
+    from crystograph.bench.study import load_study
+    from crystograph.bench.study_summary import summarize
 
     docs = {}
     for name in ("components", "layouts"):

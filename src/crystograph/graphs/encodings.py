@@ -22,8 +22,8 @@ pe_mode="laplacian+rw" (the paper's PE on the cell's graph; it changes under sup
     cells whose W has self-loops. Smaller cells without self-loops (most of them: N = I - L on atoms with
     edges) take it from the Laplacian's eigenpairs, diag(N^t)_i = sum_k (1 - lambda_k)^t U_ik^2 (`dense_pe`).
     All routes give the same numbers up to float round-off (~1e-15).
-pe_mode="periodic_rw": the random walk on the *infinite* periodic graph: a walk returns only when it is back
-  at the same atom in the same cell image. The Laplacian part is zero. Exactly invariant under supercell
+pe_mode="periodic_rw" (`periodic_walk`): the random walk on the *infinite* periodic graph: a walk returns only
+  when it is back at the same atom in the same cell image. The Laplacian part is zero. Exactly invariant under supercell
   expansion. Computed in real space over (integer cell shift, atom) states with sparse transition-matrix
   products up to ceil(T/2) steps and a meet-in-the-middle sum using reversibility
   (deg(s) P^b(s->y) = deg(y) P^b(y->s)):
@@ -44,6 +44,7 @@ import torch
 
 from crystograph.config import GraphConfig
 from crystograph.errors import ConfigError
+from crystograph.graphs.periodic_walk import periodic_random_walk_pe
 
 EIG_TOL = 1e-6
 # Cells with more atoms than this take the sparse paths (a few eigenpairs of the sparse Laplacian, sparse
@@ -343,61 +344,6 @@ def _sparse_random_walk_pe(w, steps: int) -> np.ndarray:
     for t in range(1, steps + 1):
         a, b = (t + 1) // 2, t // 2
         out[:, t - 1] = np.asarray(powers[a].multiply(powers[b]).sum(1)).ravel()
-    return out
-
-
-def periodic_random_walk_pe(src: np.ndarray, dst: np.ndarray, shift: np.ndarray, n: int, steps: int) -> np.ndarray:
-    """[n, steps] float64 return probabilities of the random walk on the infinite periodic graph.
-
-    src, dst: [E] k-NN edge ends (neighbour, centre); shift: [E, 3] integer cell shift of the neighbour image.
-    States are (cell R, atom y) with R in a box |R_x| <= h * m_x (m = largest |shift| per axis,
-    h = ceil(steps / 2)), numbered cell(R) * n + y. T [states, states] is the sparse one-step transition matrix,
-    with rows only for cells reachable in h - 1 steps (so every move stays in the box); cell codes are linear,
-    cell(R + d) = cell(R) + offset(d), so T is built by broadcasting, already in CSR order. X_h = X_{h-1} T
-    [n, states] holds P^h((s, 0) -> (y, R)) for every start atom s (scipy's sparse product expands the walks
-    and sums those meeting in a state in one C pass); the meet-in-the-middle sum gives P^t for t <= steps.
-    """
-    from scipy import sparse
-
-    out = np.zeros((n, steps))
-    if steps == 0 or n == 0 or src.size == 0:
-        return out
-    shift = np.asarray(shift, dtype=np.int64)
-    # Moves of the symmetrised graph: centre -> neighbour image (+s) and neighbour -> centre (-s).
-    frm = np.concatenate([dst, src])  # [M]
-    order = np.argsort(frm, kind="stable")
-    frm = frm[order]
-    to = np.concatenate([src, dst])[order]  # [M]
-    dlt = np.concatenate([shift, -shift])[order]  # [M, 3]
-    deg = np.bincount(frm, minlength=n)  # [n]
-
-    half = (steps + 1) // 2
-    m = np.abs(dlt).max(0)  # [3]
-    span = half * m  # [3] largest |R| per axis reachable in `half` steps
-    size = 2 * span + 1
-    n_cells = int(np.prod(size))
-    stride = np.array([size[1] * size[2], size[2], 1])  # cell(R) = (R + span) . stride
-    axes = [np.arange(-span[d], span[d] + 1) for d in range(3)]
-    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)  # [n_cells, 3], row = cell code
-    inner = np.all(np.abs(grid) <= (half - 1) * m, axis=1)  # [n_cells] cells whose rows T needs
-    inner_codes = np.flatnonzero(inner)  # [C_in]
-
-    # CSR rows in order (cell, atom, move): for each inner cell the sorted move list, shifted.
-    indices = ((inner_codes[:, None] + (dlt @ stride)[None, :]) * n + to[None, :]).ravel()  # [C_in * M]
-    data = np.tile(1.0 / deg[frm], inner_codes.size)
-    counts = inner[:, None] * deg[None, :]  # [n_cells, n] moves out of each state
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    n_states = n_cells * n
-    trans = sparse.csr_matrix((data, indices, indptr), shape=(n_states, n_states))
-
-    origin = n_cells // 2  # the code of R = 0
-    x = [sparse.csr_matrix((np.ones(n), origin * n + np.arange(n), np.arange(n + 1)), shape=(n, n_states))]
-    for _ in range(half):
-        x.append(x[-1] @ trans)
-    inv_deg_state = np.tile(1.0 / np.maximum(deg, 1), n_cells)  # [states] 1 / deg(y)
-    for t in range(1, steps + 1):
-        meet = x[(t + 1) // 2].multiply(x[t // 2])  # P^a(s -> y) P^b(s -> y), [n, states]
-        out[:, t - 1] = (meet @ inv_deg_state) * deg
     return out
 
 
