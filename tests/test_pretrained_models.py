@@ -20,8 +20,7 @@ from crystograph.errors import CheckpointError
 from tests.conftest import SHARED_DATA, shared_file
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ["mp-e-form", "jdft2d-exf", "perov5-heat"]  # mp-gap and qmof-gap join when trained (shipped_models.py)
-GAP_SHIPPED = pretrained.is_shipped("mp-gap")
+SHIPPED = ["mp-e-form", "mp-gap", "jdft2d-exf", "perov5-heat"]  # at least these (shipped_models.py trains them)
 
 
 def rocksalt(a: str, b: str, lattice: float) -> Structure:
@@ -105,7 +104,7 @@ def test_unknown_name_lists_the_shipped_models(tmp_path):
     assert not pretrained.is_shipped("../mp-e-form")
 
 
-@pytest.mark.parametrize("name", ["mp-e-form", *(["mp-gap"] if GAP_SHIPPED else [])])
+@pytest.mark.parametrize("name", ["mp-e-form", "mp-gap"])
 def test_the_textbook_crystals_are_held_out(name):
     test_ids = set((ROOT / pretrained.card(name)["split"]["test_ids_file"]).read_text().split())
     for label in HELD_OUT:
@@ -137,7 +136,6 @@ def test_mp_e_form_sign_and_magnitude(name, make, expected, tol):
     assert abs(value - expected) <= tol * model.card["test_mae"], f"{name}: predicted {value:.3f}, MP {expected}"
 
 
-@pytest.mark.skipif(not GAP_SHIPPED, reason="mp-gap is not shipped yet")
 @pytest.mark.parametrize("name,make,expected,tol", GAP, ids=[g[0] for g in GAP])
 def test_mp_gap_sign_and_magnitude(name, make, expected, tol):
     model = crystograph.load_model("mp-gap", device="cpu")
@@ -230,7 +228,7 @@ def test_the_wheel_carries_the_models(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.shared_data
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", pretrained.names())
 def test_card_test_mae_is_reproduced_from_the_saved_test_ids(name):
     from crystograph.bench.loaders import load_task
     from crystograph.bench.registry import get_task

@@ -8,9 +8,9 @@ atom and edge indices offset per structure (a centre's candidates never mix with
   on stacks of cells that share a lattice-vector search grid: the canonical frames (`frame.canonical_rotations`);
   once per batch: the k-th-shell cut, the tie-broken selection of k neighbours (`neighbors._select` sorts
       within each centre), the line graph (pairs meet at one atom), the atom features and RBF expansions
-      (elementwise), and the dense positional encodings of all structures with the same atom count (one
-      stacked `eigh` and one stacked matrix power; cells above `encodings.SPARSE_MIN_ATOMS` and the periodic
-      random walk go one by one).
+      (elementwise), and the dense positional encodings of all structures with the same atom count
+      (`encodings.dense_pe`: one stacked `eigh` for both parts; cells above `encodings.SPARSE_MIN_ATOMS` and
+      the periodic random walk go one by one).
 
 Every per-centre operation sees the same candidates in the same order as in `build_graph`, so the graphs are
 identical to the last bit (tests compare them on real and symmetric crystals). A structure that cannot be
