@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train and ship the package's property models (issue 16), one after the other, resumable.
 #
-#   bash benchmarks/run_shipped.sh                      # NAMES="mp-gap qmof-gap", 75 min each model, 1 thread
+#   NAMES="mp-gap qmof-gap" bash benchmarks/run_shipped.sh        # 75 min each model, 1 thread
 #   NAMES=mp-e-form EPOCHS=12 bash benchmarks/run_shipped.sh      # an epoch budget; CGCNN gets the same minutes
 #
 # For each name: CrysToGraph (preset small) on the fixed split, then CGCNN on the same split with the same
@@ -10,7 +10,7 @@
 # budget) is skipped, a killed one resumes from its checkpoint when the command is run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-NAMES=${NAMES:-mp-gap qmof-gap}
+NAMES=${NAMES:?name the models, e.g. NAMES="mp-gap qmof-gap" (benchmarks/shipped_models.py lists them)}
 MINUTES=${MINUTES:-75}
 EPOCHS=${EPOCHS:-}
 THREADS=${THREADS:-1}

@@ -20,7 +20,7 @@ from crystograph.errors import CheckpointError
 from tests.conftest import SHARED_DATA, shared_file
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ["mp-e-form", "mp-gap", "jdft2d-exf", "perov5-heat"]  # at least these (shipped_models.py trains them)
+SHIPPED = ["mp-e-form", "mp-gap", "qmof-gap", "jdft2d-exf", "perov5-heat"]  # at least these (shipped_models.py trains them)
 
 
 def rocksalt(a: str, b: str, lattice: float) -> Structure:
@@ -141,6 +141,44 @@ def test_mp_gap_sign_and_magnitude(name, make, expected, tol):
     model = crystograph.load_model("mp-gap", device="cpu")
     value = model.predict_structure(make())[model.targets[0]]
     assert abs(value - expected) <= tol * model.card["test_mae"], f"{name}: predicted {value:.3f}, MP {expected} eV"
+
+
+# Three MOFs of qmof-gap's held-out test split: in file order, the first with a QMOF PBE gap below 0.5 eV, the first
+# between 1.5 and 2.5 eV and the first above 3.5 eV (chosen by their labels, not by the model's error), with QMOF's gap.
+QMOF_HELD_OUT = {"qmof-75d6a44": 0.227, "qmof-85a8986": 2.137, "qmof-aa333f5": 3.783}
+
+
+@pytest.mark.shared_data
+def test_qmof_gap_on_held_out_mofs():
+    from crystograph.bench.loaders import load_task
+    from crystograph.bench.registry import get_task
+
+    model = crystograph.load_model("qmof-gap", device="cpu")
+    card = model.card
+    shared_file(card["data_source"]["file"])  # skips without the data
+    test_ids = set((ROOT / card["split"]["test_ids_file"]).read_text().split())
+    assert set(QMOF_HELD_OUT) <= test_ids
+    loaded = load_task(get_task(card["task"]), SHARED_DATA, ids=list(QMOF_HELD_OUT), progress=False)
+    frame = model.predict_structures([r.structure for r in loaded.records], ids=[r.id for r in loaded.records])
+    for ident, value in zip(frame["id"], frame[model.targets[0]]):
+        expected = QMOF_HELD_OUT[ident]
+        assert abs(value - expected) <= 4.0 * card["test_mae"], f"{ident}: predicted {value:.2f}, QMOF {expected} eV"
+    assert (frame["out_of_domain"] == "").all()
+
+
+def test_qmof_gap_predicts_a_core_mof_without_the_shared_data():
+    """The MOF model on MOFs that ship with the environment (CoRE MOF 2019, the demo data): a band gap in the range
+    of its training labels (0-6.5 eV), no out-of-domain flag for MOFs of its size range."""
+    from crystograph.data.coremof import load_coremof
+
+    model = crystograph.load_model("qmof-gap", device="cpu")
+    lo, hi = model.card["domain"]["atoms_per_cell"]
+    mofs = [r for r in load_coremof("LCD", max_atoms=hi, limit=8, progress=False).records if len(r.structure) >= lo]
+    assert mofs
+    frame = model.predict_structures([r.structure for r in mofs[:3]])
+    values = frame[model.targets[0]].to_numpy()
+    assert np.isfinite(values).all() and (values > 0).all() and (values < 6.5).all(), values
+    assert (frame["out_of_domain"] == "").all()
 
 
 def test_ase_atoms_predict_as_the_pymatgen_structure():
