@@ -201,10 +201,13 @@ def _export_member(member: Path, dest: Path, dtype) -> dict:
     """Weights cast to `dtype` (float tensors only) + the member's manifest, under `dest`."""
     from safetensors.torch import load_file, save_file
 
+    from crystograph.train.export import write_atomic
+
     state = load_file(str(member / "model.safetensors"))
     state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     dest.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(dest / "model.safetensors"))
+    # write_atomic: permissions by the umask (safetensors creates the file readable by its owner only)
+    write_atomic(dest / "model.safetensors", writer=lambda tmp: save_file(state, str(tmp)))
     manifest = json.loads((member / "model.json").read_text())
     manifest["weights_dtype"] = str(dtype).replace("torch.", "")
     (dest / "model.json").write_text(json.dumps(manifest, indent=2))

@@ -96,6 +96,7 @@ def test_every_expected_model_ships_with_a_complete_card():
         assert card["test_mae"] < card["dummy_test_mae"], name  # it learned something
         for weights in pretrained.model_dir(name).rglob("model.safetensors"):
             assert weights.stat().st_size <= 2 * 1024**2, weights  # ships inside the package
+            assert weights.stat().st_mode & 0o044, weights  # a wheel built here keeps the mode: readable by all
 
 
 def test_unknown_name_lists_the_shipped_models(tmp_path):
