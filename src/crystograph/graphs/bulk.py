@@ -129,7 +129,6 @@ def _encodings(local: np.ndarray, shift: np.ndarray, edge_off: np.ndarray, n_ato
                cfg: GraphConfig) -> list[np.ndarray]:
     """pe [n_b, pe_dim] float32 of every structure: `encodings.positional_encoding`, the dense Laplacian and
     random-walk parts stacked over structures of equal atom count."""
-    enc.check_lap_pe_form(cfg.lap_pe_form)
     out: list[np.ndarray | None] = [None] * len(n_atoms)
     stackable = cfg.pe_mode in ("laplacian+rw", "laplacian", "rw")
     groups: dict[int, list[int]] = {}

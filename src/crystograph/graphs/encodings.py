@@ -268,6 +268,7 @@ def dense_pe(weights: np.ndarray, cfg: GraphConfig) -> np.ndarray:
     basis eigh picks within a degenerate eigenspace. Structures whose W has self-loops (an atom linked to its
     own image) take the matrix powers of `dense_random_walk_pe`.
     """
+    check_lap_pe_form(cfg.lap_pe_form)
     lap_dim, rw_dim = cfg.lap_pe_dim, cfg.rw_pe_dim
     g_count, n = weights.shape[:2]
     pe = np.zeros((g_count, n, lap_dim + rw_dim))
@@ -278,7 +279,7 @@ def dense_pe(weights: np.ndarray, cfg: GraphConfig) -> np.ndarray:
             pe[..., :lap_dim] = sq @ _eigenspace_members(evals, lap_dim)
         else:
             for g in range(g_count):
-                pe[g, :, :lap_dim] = laplacian_pe_from_eigs(evals[g], evecs[g], lap_dim, "eigvec")
+                pe[g, :, :lap_dim] = laplacian_pe_from_eigs(evals[g], evecs[g], lap_dim, cfg.lap_pe_form)
     if cfg.pe_mode != "laplacian" and rw_dim:
         diag = np.arange(n)
         loops = (weights[:, diag, diag] > 0).any(1)  # [G]
@@ -365,12 +366,12 @@ def positional_encoding(src, dst, shift: np.ndarray | None, n: int, cfg: GraphCo
     elif cfg.pe_mode in ("laplacian+rw", "laplacian", "rw"):
         if 0 < n <= SPARSE_MIN_ATOMS:  # dense: no scipy overhead
             out[:] = dense_pe(_weights(src, dst, n)[None], cfg)[0]
-            return torch.from_numpy(out)
-        w = _sparse_weights(src, dst, n)
-        if cfg.pe_mode != "rw":
-            out[:, :lap_dim] = laplacian_pe(w, lap_dim, cfg.lap_pe_form)
-        if cfg.pe_mode != "laplacian":
-            out[:, lap_dim:] = random_walk_pe(w, rw_dim)
+        else:
+            w = _sparse_weights(src, dst, n)
+            if cfg.pe_mode != "rw":
+                out[:, :lap_dim] = laplacian_pe(w, lap_dim, cfg.lap_pe_form)
+            if cfg.pe_mode != "laplacian":
+                out[:, lap_dim:] = random_walk_pe(w, rw_dim)
     else:
         raise ConfigError(f"unknown pe_mode {cfg.pe_mode!r}; choose 'laplacian+rw', 'laplacian', 'rw', "
                           "'periodic_rw' or 'none'")
