@@ -146,10 +146,8 @@ def _encodings(local: np.ndarray, shift: np.ndarray, edge_off: np.ndarray, n_ato
 
 
 def _stacked_weights(local: np.ndarray, edge_off: np.ndarray, members: list[int], n: int) -> np.ndarray:
-    """`encodings._weights` [G, n, n] of the structures `members` (all of n atoms), in one bincount."""
+    """`encodings.stacked_weights` [G, n, n] of the structures `members` (all of n atoms)."""
     parts = [slice(edge_off[b], edge_off[b + 1]) for b in members]
-    g = np.repeat(np.arange(len(members)), [p.stop - p.start for p in parts])  # [E_G] member of each edge
+    graph = np.repeat(np.arange(len(members)), [p.stop - p.start for p in parts])  # [E_G] member of each edge
     src, dst = (np.concatenate([local[r, p] for p in parts]) for r in (0, 1))
-    a = np.bincount((g * n + dst) * n + src, minlength=len(members) * n * n).reshape(len(members), n, n)
-    a = a.astype(np.float64)
-    return a + a.transpose(0, 2, 1)
+    return enc.stacked_weights(src, dst, graph, len(members), n)

@@ -59,8 +59,15 @@ MAX_MISSES = 2  # retries (with doubled k) when the Sylvester count shows that A
 
 def _weights(src: np.ndarray, dst: np.ndarray, n: int) -> np.ndarray:
     """W = A + A^T [n, n] float64, A[i, j] = number of k-NN edges j -> i (self-loops kept)."""
-    a = np.bincount(np.asarray(dst) * n + np.asarray(src), minlength=n * n).reshape(n, n).astype(np.float64)
-    return a + a.T
+    return stacked_weights(src, dst, np.zeros(len(src), dtype=np.int64), 1, n)[0]
+
+
+def stacked_weights(src: np.ndarray, dst: np.ndarray, graph: np.ndarray, g_count: int, n: int) -> np.ndarray:
+    """`_weights` [G, n, n] of G graphs of n atoms each, in one bincount: edge e (src, dst [E], atom indices
+    within its graph) belongs to graph `graph[e]` (0..G-1)."""
+    flat = (np.asarray(graph) * n + np.asarray(dst)) * n + np.asarray(src)  # [E] slot in the [G, n, n] stack
+    a = np.bincount(flat, minlength=g_count * n * n).reshape(g_count, n, n).astype(np.float64)
+    return a + a.transpose(0, 2, 1)
 
 
 def _sparse_weights(src: np.ndarray, dst: np.ndarray, n: int):
@@ -284,8 +291,9 @@ def dense_pe(weights: np.ndarray, cfg: GraphConfig) -> np.ndarray:
         diag = np.arange(n)
         loops = (weights[:, diag, diag] > 0).any(1)  # [G]
         active = (weights.sum(-1) - weights[:, diag, diag]) > 0  # [G, n] deg > 0
-        decay = (1.0 - evals)[..., None] ** np.arange(1, rw_dim + 1)  # [G, n, rw_dim] (1 - lambda_k)^t
-        pe[..., lap_dim:] = (sq @ decay) * active[..., None]
+        free = ~loops
+        decay = (1.0 - evals[free])[..., None] ** np.arange(1, rw_dim + 1)  # [G', n, rw_dim] (1 - lambda_k)^t
+        pe[free, :, lap_dim:] = (sq[free] @ decay) * active[free, :, None]
         if loops.any():
             pe[loops, :, lap_dim:] = dense_random_walk_pe(weights[loops], rw_dim)
     return pe
