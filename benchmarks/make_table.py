@@ -3,8 +3,8 @@
 
     python benchmarks/make_table.py [--results benchmarks/results] [--readme benchmarks/README.md] [--stdout]
 
-Every table says which protocol its rows are: the main table and the glance table hold the budget runs in
-RESULTS/ ("budget X min/fold"); the fair budget table holds RESULTS/fair/ (benchmarks/run_fair_suite.sh: each
+Every table says which protocol its rows are: the main table holds the budget runs in RESULTS/ ("budget X
+min/fold"); the fair budget table, also the top-level README's glance table, holds RESULTS/fair/ (benchmarks/run_fair_suite.sh: each
 model in turn, same threads); the converged table holds RESULTS/converged/ (benchmarks/run_converged.sh), with a
 "not yet run" row for each task that has no converged result.
 
@@ -116,10 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     top = args.top_readme
     if top is None and args.results.resolve() == (HERE / "results").resolve():
         top = HERE.parent / "README.md"
-    if top is not None:
-        print(update_glance(top, glance))
+    if top is not None:  # the fair suite's table when it has results: the cleanest budget comparison
+        print(update_glance(top, fair if fair is not None else glance))
     print(update_readme(args.readme, table, task_table(), converged=converged, fair=fair))
     print(summary_plot(args.results, args.results / "plots" / "summary.png"))
+    if fair is not None:
+        print(summary_plot(args.results / "fair", args.results / "plots" / "fair_summary.png"))
     return 0
 
 
