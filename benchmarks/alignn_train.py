@@ -34,7 +34,8 @@ Model and training recipe are ALIGNN's own, not a reimplementation:
   standardise regression targets).
 
 Wall-clock budget (per fold, covering training + validation): a short timing probe (3 real training
-steps at OneCycle's starting LR, i.e. a slightly longer warm-up) estimates the epoch time; with ``--schedule budget`` (default) the OneCycle
+steps at OneCycle's starting LR, i.e. a slightly longer warm-up) estimates the epoch time; with
+``--schedule budget`` (default) the OneCycle
 horizon is the number of epochs expected to fit in the budget (capped at 300), so the LR schedule
 completes; ``--schedule alignn`` keeps ALIGNN's literal 300-epoch horizon and simply stops at the
 budget. An epoch is not started when the last epoch's time says it would overrun; if one overruns
@@ -85,7 +86,8 @@ def _parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=1e-5)
     p.add_argument("--cutoff", type=float, default=8.0)
     p.add_argument("--max-neighbors", type=int, default=12)
-    p.add_argument("--data-source", default=None, help="recorded in the JSON (a JSON object is stored as such), e.g. the task's file + provenance")
+    p.add_argument("--data-source", default=None,
+                   help="recorded in the JSON (a JSON object is stored as such), e.g. the task's file + provenance")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     preset = MODELS[args.model]

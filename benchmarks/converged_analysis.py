@@ -154,7 +154,8 @@ def analyse(args) -> dict:
                        "rows_where_ours_is_closer": float((err < peer_err).mean())}
         if zero.any():  # e.g. metals in a band-gap set
             out["target_zero_vs_nonzero"] = {
-                "n_zero": int(zero.sum()), "mae_zero": float(err[zero].mean()), "peer_mae_zero": float(peer_err[zero].mean()),
+                "n_zero": int(zero.sum()), "mae_zero": float(err[zero].mean()),
+                "peer_mae_zero": float(peer_err[zero].mean()),
                 "mae_nonzero": float(err[~zero].mean()), "peer_mae_nonzero": float(peer_err[~zero].mean())}
     return out
 

@@ -1,7 +1,8 @@
 """How long are the k-NN edges? The distribution that sets the distance RBF range (GraphConfig.r_max).
 
 For every local task under ../shared/data and for CoRE MOF 2019 (≤ 200 atoms), a seeded random sample of
-structures (from the first --read-limit rows of each file) is taken, their k = 12 neighbour lists built (the graph's own `neighbors.knn`), and the percentiles
+structures (from the first --read-limit rows of each file) is taken, their k = 12 neighbour lists built (the graph's
+own `neighbors.knn`), and the percentiles
 of the edge length, the largest edge and the share of edges beyond 8, 10, 15 and 20 Å are written to
 benchmarks/results/edge_lengths.json.
 

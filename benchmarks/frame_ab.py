@@ -78,7 +78,8 @@ def main() -> None:
         "task": args.task, "data": file, "target": target, "preset": "small", "max_steps": args.max_steps,
         "seed": args.seed, "protocol": "budget (fixed step count)", base: arms[base], new: arms[new],
         f"paired_difference_{new}_minus_{base}": {"folds": diff.tolist(), "mean": float(diff.mean()),
-                                                 "std": float(diff.std()), f"folds_{new}_better": int((diff < 0).sum())},
+                                                 "std": float(diff.std()),
+                                                 f"folds_{new}_better": int((diff < 0).sum())},
         "command": command_line(), "commit": git_commit(), "hardware": hardware(1),
         "wall_s": round(time.monotonic() - started, 1),
     })

@@ -375,7 +375,8 @@ def main(args: argparse.Namespace) -> dict:
         "ours": {
             "builder": "crystograph.graphs.build_graph(structure) with default GraphConfig"
                        + (", expand_features=False (compact: no RBF expansions)" if args.compact else ""),
-            "code": ({"ref": ARGS.ours_ref, "commit": OURS_COMMIT, "note": "clean git-archive export of src/crystograph"}
+            "code": ({"ref": ARGS.ours_ref, "commit": OURS_COMMIT,
+                      "note": "clean git-archive export of src/crystograph"}
                      if OURS_COMMIT else {"ref": "worktree", "commit": _common.git_commit(),
                                           "uncommitted_graph_changes": _dirty_graphs()}),
             "module_file": _module_file(),

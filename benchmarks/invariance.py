@@ -58,7 +58,8 @@ def other_cell(structure, rng):
 
 def _stats(delta: np.ndarray, scale: float) -> dict:
     return {"max": float(delta.max()), "median": float(np.median(delta)),
-            "max_over_target_std": float(delta.max() / scale), "median_over_target_std": float(np.median(delta) / scale)}
+            "max_over_target_std": float(delta.max() / scale),
+            "median_over_target_std": float(np.median(delta) / scale)}
 
 
 def main() -> None:

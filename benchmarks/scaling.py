@@ -159,8 +159,10 @@ def main() -> None:
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         row["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
         rows.append(row)
-        print(f"{row['case']:>16} n={row['atoms']:5d} knn {row['neighbours_s']:.3f}s  PE sparse {row['pe_sparse_s']:.3f}s "
-              f"dense {row['pe_dense_s']:.3f}s ({row['pe_path']}, diff {row['pe_max_abs_diff']:.1e})  build {row['build_s']:.3f}s  "
+        print(f"{row['case']:>16} n={row['atoms']:5d} knn {row['neighbours_s']:.3f}s  "
+              f"PE sparse {row['pe_sparse_s']:.3f}s "
+              f"dense {row['pe_dense_s']:.3f}s ({row['pe_path']}, diff {row['pe_max_abs_diff']:.1e})  "
+              f"build {row['build_s']:.3f}s  "
               f"infer {row['infer_s']:.3f}s  train {row['train_step_s']:.3f}s  peak {row['peak_rss_mb']:.0f} MB "
               f"(dense PE {row['peak_rss_dense_pe_mb']:.0f} MB)  load {row['load_avg_1m_after']}", flush=True)
     if args.quick:

@@ -101,7 +101,8 @@ def test_unconvbench_without_file_says_source_not_verified(monkeypatch, tmp_path
 def test_unconvbench_user_file(monkeypatch, tmp_path, rocksalt):
     monkeypatch.setenv("CRYSTOGRAPH_CACHE", str(tmp_path / "cache"))
     (tmp_path / "unconvbench").mkdir()
-    doc = {"index": list(range(10)), "columns": ["structure", "Tc"], "data": [[rocksalt.as_dict(), i] for i in range(10)]}
+    doc = {"index": list(range(10)), "columns": ["structure", "Tc"],
+           "data": [[rocksalt.as_dict(), i] for i in range(10)]}
     (tmp_path / "unconvbench" / "ub_unconvbench_supercon.json").write_text(json.dumps(doc))
     loaded = loaders.load_task(TASKS["supercon"], tmp_path, progress=False)
     assert loaded.order[0] == "unconvbench_supercon-01" and len(loaded.records) == 10

@@ -204,7 +204,8 @@ def test_bench_knobs_build_the_model_and_name_the_results(tiny_data, monkeypatch
     monkeypatch.setattr(crystograph.train, "fit_predict", fake_fit)
     args = ["bench", "local_supercon", "--out", str(tiny_data / "r"), "--data-dir", str(tiny_data / "data"),
             "--folds", "1", "--max-minutes", "0.1", "--no-progress", "--n-etgc", "1", "--n-gwt", "2",
-            "--hidden-dim", "32", "--num-heads", "2", "--head-dim", "8", "--pe-mode", "laplacian", "--layout", "parallel"]
+            "--hidden-dim", "32", "--num-heads", "2", "--head-dim", "8", "--pe-mode", "laplacian",
+            "--layout", "parallel"]
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     (cfg,) = seen

@@ -35,7 +35,8 @@ def test_both_arms_run_on_the_same_folds_and_are_combined(tiny_data, tmp_path, m
     ev = bench_script("pretrain_evidence")
     shipped = tmp_path / "emb"
     shipped.mkdir()
-    embeddings.save_table(shipped / "default.safetensors", torch.randn(119, 4, generator=torch.Generator().manual_seed(0)))
+    embeddings.save_table(shipped / "default.safetensors",
+                          torch.randn(119, 4, generator=torch.Generator().manual_seed(0)))
     (shipped / "default.json").write_text(json.dumps({"corpus_sha256": "abc", "epochs": 1}))
     monkeypatch.setattr(embeddings, "package_dir", lambda: shipped)
     out = tmp_path / "pretrain_supercon.json"

@@ -20,7 +20,8 @@ from crystograph.errors import CheckpointError
 from tests.conftest import SHARED_DATA, shared_file
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ["mp-e-form", "mp-gap", "qmof-gap", "jdft2d-exf", "perov5-heat"]  # at least these (shipped_models.py trains them)
+# at least these (shipped_models.py trains them)
+SHIPPED = ["mp-e-form", "mp-gap", "qmof-gap", "jdft2d-exf", "perov5-heat"]
 
 
 def rocksalt(a: str, b: str, lattice: float) -> Structure:

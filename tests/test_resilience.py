@@ -25,8 +25,8 @@ def _env(cache: Path) -> dict:
 
 def _train_args(data: Path, out: Path, *extra: str, epochs: int = 8, batch_size: int = 4) -> list[str]:
     return [*CLI, "train", str(data), "--target", "a", "--out", str(out), "--epochs", str(epochs), "--batch-size",
-            str(batch_size), "--lr", "0.003", "--patience", "0", "--deterministic", "--no-progress", "--preset", "small",
-            *extra]
+            str(batch_size), "--lr", "0.003", "--patience", "0", "--deterministic", "--no-progress", "--preset",
+            "small", *extra]
 
 
 @pytest.mark.slow

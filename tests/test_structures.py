@@ -31,7 +31,8 @@ GOOD = good_structures()
 def _tilted() -> Structure:
     """A low-symmetry cell, so that a round trip cannot hide behind symmetry."""
     lat = Lattice.from_parameters(4.1, 5.2, 6.3, 81.0, 95.0, 103.0)
-    return Structure(lat, ["Li", "Fe", "P", "O"], [[0.1, 0.2, 0.3], [0.55, 0.4, 0.05], [0.8, 0.9, 0.6], [0.3, 0.7, 0.9]])
+    return Structure(lat, ["Li", "Fe", "P", "O"],
+                     [[0.1, 0.2, 0.3], [0.55, 0.4, 0.05], [0.8, 0.9, 0.6], [0.3, 0.7, 0.9]])
 
 
 def assert_same(a: Structure, b: Structure, tol: float = 1e-5):

@@ -89,7 +89,7 @@ def _preset_and_sizes(sizes: dict[str, Any], errors: list[str]) -> dict[str, Any
 
 
 def _from_run_config(flat: dict[str, Any], errors: list[str]) -> dict[str, Any]:
-    from crystograph.config import GraphConfig, ModelConfig, TrainConfig
+    from crystograph.config import GraphConfig, TrainConfig
     from crystograph.train.run import RunOptions
 
     out = {_RENAMED.get(k, k): v for k, v in flat.items() if k not in _SIZES and k not in _DERIVED and k != "graph"}

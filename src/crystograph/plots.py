@@ -40,7 +40,8 @@ def learning_curve(metrics, out_png: Path) -> Path:
     return save(fig, out_png)
 
 
-def parity_plot(y_true, y_pred, out_png: Path, *, title: str = "", unit: str = "", baseline_mae: float | None = None) -> Path:
+def parity_plot(y_true, y_pred, out_png: Path, *, title: str = "", unit: str = "",
+                baseline_mae: float | None = None) -> Path:
     """Predicted vs true with the MAE (and the mean-predictor MAE when given) in the legend."""
     y_true = np.asarray(y_true, dtype=float).ravel()
     y_pred = np.asarray(y_pred, dtype=float).ravel()

@@ -94,7 +94,8 @@ class CGCNN(nn.Module):
 
 
 CGCNN_MILESTONES = [100]  # reference main.py: --lr-milestones default [100]
-CGCNN_RECIPE = "txie-93/cgcnn main.py: MSE, SGD lr 0.01 momentum 0.9, weight decay 0, batch 256, MultiStepLR([100], 0.1)"
+CGCNN_RECIPE = ("txie-93/cgcnn main.py: MSE, SGD lr 0.01 momentum 0.9, weight decay 0, batch 256, "
+                "MultiStepLR([100], 0.1)")
 
 
 def cgcnn_train_config(max_minutes: float | None, *, seed: int = 0, epochs: int = 300, **overrides) -> TrainConfig:

@@ -271,7 +271,8 @@ def download(url: str, dest: Path, sha256: str | None) -> Path:
 
 
 def read_split_json(path: Path, id_prefix: str, target: str, *, strict: bool = False, progress: bool = True,
-                    input_column: str = "structure", limit: int | None = None) -> tuple[list, list[Skipped], list[str], np.ndarray]:
+                    input_column: str = "structure",
+                    limit: int | None = None) -> tuple[list, list[Skipped], list[str], np.ndarray]:
     """Read a matminer/MatBench JSON (pandas ``orient="split"``: index, columns, data; structures as
     pymatgen dicts). Ids are ``<id_prefix>-<row+1>`` zero-padded to the digits of the row count, as
     MatBench (``mb-jdft2d-001``) and UnconvBench do. Only the first `limit` rows are parsed, but ids and

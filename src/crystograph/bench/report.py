@@ -271,8 +271,8 @@ def epochs_table(results_dir: str | Path, tasks: tuple[str, ...],
     return "\n".join(lines) + "\n"
 
 
-def glance_table(results_dir: str | Path, tasks: tuple[str, ...],
-                 ours: str = "crystograph-small", baselines: tuple[str, ...] = ("cgcnn", "alignn", "alignn-h64")) -> str:
+def glance_table(results_dir: str | Path, tasks: tuple[str, ...], ours: str = "crystograph-small",
+                 baselines: tuple[str, ...] = ("cgcnn", "alignn", "alignn-h64")) -> str:
     """The headline table: mean ± std over 5 folds per model, the best trained model per task (lower MAE,
     only models with all 5 folds), the commit our result was produced at, and the count of tasks we win."""
     by_key = {(r["task"], r["model"]): r for r in load_results(results_dir) if protocol_of(r) == "budget"}
@@ -290,7 +290,8 @@ def glance_table(results_dir: str | Path, tasks: tuple[str, ...],
                 cells.append("—")
                 continue
             n_folds = len(r.get("folds") or [])
-            cells.append(f"{r['mean']:.4g} ± {r.get('std') or 0.0:.2g}" + ("" if n_folds >= 5 else f" † ({n_folds} folds)"))
+            cells.append(f"{r['mean']:.4g} ± {r.get('std') or 0.0:.2g}"
+                         + ("" if n_folds >= 5 else f" † ({n_folds} folds)"))
             if model != "dummy" and n_folds >= 5:
                 complete[model] = r["mean"]
         task = TASKS.get(task_name)

@@ -13,7 +13,8 @@ a rerun with other settings into it is refused.
 
 Protocols (recorded as ``"protocol"`` in every results JSON):
     budget      each fit (fold / ensemble member) trains for at most ``max_minutes`` (graph building not
-                counted), early stopping and the epoch cap may stop it first. Results: ``<out_dir>/<task>__<model>.json``.
+                counted), early stopping and the epoch cap may stop it first. Results:
+                ``<out_dir>/<task>__<model>.json``.
     converged   no wall-clock cap: each fit trains until early stopping on its inner validation split
                 (``TrainConfig.patience``) or the epoch cap (Table A1: 300). Results:
                 ``<out_dir>/converged/<task>__<model>.json``, per-fold files under ``<run_dir>/converged/``.

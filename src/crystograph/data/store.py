@@ -71,9 +71,9 @@ class GraphStoreWriter:
                 raise ValueError(f"graph {len(self.ids)}: {name} has shape {tuple(value.shape)}, the store holds "
                                  f"[*, {', '.join(map(str, self.shapes[name]))}]")
             handle.write(np.ascontiguousarray(value.detach().cpu().numpy(), dtype=FIELDS[name][1]).tobytes())
-        n, e, l = _counts(graph)
+        n, e, n_line = _counts(graph)
         last = self.offsets[-1]
-        self.offsets.append((last[0] + n, last[1] + e, last[2] + l))
+        self.offsets.append((last[0] + n, last[1] + e, last[2] + n_line))
         self.ids.append(str(getattr(graph, "sample_id", len(self.ids))))
         y = getattr(graph, "y", None)
         self.ys.append(np.zeros((1, 0), np.float32) if y is None else y.detach().cpu().numpy().reshape(1, -1))

@@ -2,7 +2,8 @@
 
 .. math::
     \\mathrm{CrysToGraph}(\\mathcal{G}, L(\\mathcal{G})) =
-    \\mathrm{FFNN}\\big(\\mathrm{GwT}_{\\times N}(\\mathrm{eTGC}_{\\times N}(\\mathcal{G}, L(\\mathcal{G})))\\big) \\qquad (1)
+    \\mathrm{FFNN}\\big(\\mathrm{GwT}_{\\times N}(\\mathrm{eTGC}_{\\times N}(\\mathcal{G},
+    L(\\mathcal{G})))\\big) \\qquad (1)
 
 Inputs are the graph fields of ``docs/DESIGN.md`` (``x, z, edge_index, edge_attr, lg_edge_index,
 lg_attr, pe, batch``). Embeddings: ``x ‖ E_pre[z]`` (the optional pretrained per-element table of

@@ -129,7 +129,9 @@ def load_model_dir(directory: Path, device: torch.device | str = "cpu") -> tuple
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # shape mismatches
-        raise CheckpointError(f"{weights}: weights do not match the model config ({str(err).splitlines()[1:2]})") from err
+        raise CheckpointError(
+            f"{weights}: weights do not match the model config ({str(err).splitlines()[1:2]})"
+        ) from err
     if missing or unexpected:
         raise CheckpointError(
             f"{weights}: weights do not match the model config (missing {missing[:3]}, unexpected {unexpected[:3]})"

@@ -254,7 +254,8 @@ def fit(
     if trainer.is_global_zero:
         (out_dir / "fit.json").write_text(json.dumps(
             {"best_" + monitor: float(best) if best is not None else float("nan"), "epochs": result.epochs,
-             "wall_s": wall_s, "seed": seed, "n_train": len(train_graphs), "n_val": len(val_graphs), "world_size": trainer.world_size}, indent=2))
+             "wall_s": wall_s, "seed": seed, "n_train": len(train_graphs), "n_val": len(val_graphs),
+             "world_size": trainer.world_size}, indent=2))
         _plot_learning_curve(out_dir / "metrics.csv", out_dir / "learning_curve.png")
     return result
 

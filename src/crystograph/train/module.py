@@ -1,8 +1,8 @@
 """The Lightning module that trains any `forward(batch) -> [B, T]` network (CrysToGraph, CGCNN, …).
 
 Regression: targets are standardised with the training-set mean/std (kept as buffers, so they
-travel with the weights) and the loss is L1 (or MSE, `TrainConfig.loss`) on the standardised scale; `val_mae` is reported in
-the target's own units. Classification: BCE with logits; `val_mae` is the mean |p - y| and
+travel with the weights) and the loss is L1 (or MSE, `TrainConfig.loss`) on the standardised scale;
+`val_mae` is reported in the target's own units. Classification: BCE with logits; `val_mae` is the mean |p - y| and
 `val_auc` the ROC-AUC when both classes are present.
 
 The learning rate follows a warm-up + cosine (`onecycle`) or plain cosine curve whose progress is
