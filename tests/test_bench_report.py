@@ -79,6 +79,24 @@ def test_update_glance_only_between_markers(tmp_path):
     assert make_table.update_glance(plain, "| t |\n") is None and plain.read_text() == "no markers\n"
 
 
+def test_top_readme_glance_is_the_fair_suite_when_it_has_results(tmp_path):
+    for model, mean in (("crystograph-small", 45.0), ("cgcnn", 50.0), ("dummy", 67.2)):
+        _result(tmp_path, "local_matbench_jdft2d", model, mean)
+    top, readme = tmp_path / "TOP.md", tmp_path / "B.md"
+    top.write_text(f"{make_table.GLANCE_START}\nold\n{make_table.GLANCE_END}\n")
+    readme.write_text("# B\n")
+    args = ["--results", str(tmp_path), "--readme", str(readme), "--top-readme", str(top)]
+    assert make_table.main(args) == 0
+    assert "45 ± 0.1" in top.read_text() and "run_fair_suite.sh" not in top.read_text()  # no fair runs yet
+    (tmp_path / "fair").mkdir()
+    for model, mean in (("crystograph-small", 40.0), ("cgcnn", 30.0), ("dummy", 67.2)):
+        _result(tmp_path / "fair", "local_matbench_jdft2d", model, mean)
+    assert make_table.main(args) == 0
+    text = top.read_text()
+    assert "run_fair_suite.sh" in text and "30 ± 0.1" in text and "45 ± 0.1" not in text
+    assert (tmp_path / "plots" / "fair_summary.png").is_file()
+
+
 def test_budget_and_converged_rows_are_labelled(tmp_path):
     _result(tmp_path, "local_matbench_jdft2d", "crystograph-small", 45.0)
     conv = tmp_path / "converged"
