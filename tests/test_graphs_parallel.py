@@ -52,7 +52,12 @@ def test_build_graphs_refuses_a_negative_worker_count_before_any_work(tmp_path):
 
 
 @pytest.mark.slow  # starts worker interpreters
-def test_workers_give_the_serial_graphs_and_skips(tmp_path):
+@pytest.mark.parametrize("slot_bytes", [None, 64])  # 64: no chunk fits a shared slot, all go on the queue
+def test_workers_give_the_serial_graphs_and_skips(tmp_path, monkeypatch, slot_bytes):
+    import crystograph.data.parallel as parallel
+
+    if slot_bytes is not None:
+        monkeypatch.setattr(parallel, "SLOT_BYTES", slot_bytes)
     records = _records_with_bad_ones(2 * MIN_PER_WORKER + 3)
     serial, serial_skips = build_graphs(records, targets=["a"], progress=False, workers=1)
     pooled, pooled_skips = build_graphs(records, targets=["a"], cache_dir=tmp_path, progress=False, workers=2)
@@ -213,3 +218,43 @@ def test_a_worker_that_dies_or_fails_is_an_error_not_a_hang(monkeypatch, task, m
     records = synthetic_records(4 * parallel.BATCH)
     with pytest.raises(RuntimeError, match=message):
         build_graphs(records, targets=["a"], progress=False, workers=2)
+
+
+def _pack_into_a_slot(slots, sent):
+    """`slots.pack(sent)` once a slot is free (a freed slot id reaches the queue through its thread)."""
+    import time
+
+    deadline = time.monotonic() + 10
+    while (result := slots.pack(sent))[0] is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return result
+
+
+def test_shared_slots_hand_over_copies_and_fall_back_to_the_queue():
+    import multiprocessing
+
+    import numpy as np
+
+    from crystograph.data.slots import Slots
+
+    slots = Slots(multiprocessing.get_context("fork"), n_slots=2, slot_bytes=4096)
+    slots.release_all()
+    graph = {"x": np.arange(12, dtype=np.float32).reshape(3, 4), "edge_index": np.array([[0, 1], [1, 2]]),
+             "empty": np.zeros((0, 3), dtype=np.float32)}
+    sent = [(("ok", graph, 3), []), (("skip", "row 7", "no atoms"), [("careful", UserWarning)])]
+    slot, packed = _pack_into_a_slot(slots, sent)
+    assert slot is not None and packed[1] == sent[1]
+    assert all(isinstance(place, tuple) for place in packed[0][0][1].values())  # places, not arrays
+    back = slots.unpack(slot, packed)
+    assert back[1] == sent[1] and back[0][0][2] == 3
+    for key, array in graph.items():
+        got = back[0][0][1][key]
+        assert got.dtype == array.dtype and got.shape == array.shape and np.array_equal(got, array)
+        assert got.flags.owndata  # a copy: no graph keeps the shared buffer alive
+    first, second = _pack_into_a_slot(slots, sent)[0], _pack_into_a_slot(slots, sent)[0]
+    assert {first, second} == {0, 1}
+    assert slots.pack(sent) == (None, sent)  # no slot free: the chunk goes on the queue as it is
+    slots.release(first)
+    big = [(("ok", {"x": np.zeros(2048, dtype=np.float32)}, 1), [])]  # 8 KB: larger than a slot
+    assert slots.pack(big) == (None, big)
+    assert _pack_into_a_slot(slots, sent)[0] == first

@@ -5,10 +5,12 @@ every process takes the next unclaimed chunk from one shared counter (a lock-pro
 so the chunks are claimed in order and no process idles while one is left. A child builds its chunk with the same
 code as the serial path (`build_chunk`: `graphs.bulk.build_graph_batch` on BATCH records at a time, one thread,
 giving exactly `build_graph`'s graphs), reads and writes the same graph cache (its writes are atomic and
-per-writer, so processes never clash), and puts the result on a queue as plain numpy arrays, never shared-memory
-tensors (a dataset would otherwise hold one file descriptor per tensor). This process yields the outcomes in
-record order: a chunk it built, or a child's from the queue, building the next unclaimed chunk itself while the
-one it needs is still in a child. So a parallel build returns exactly the serial build's graphs and skip list.
+per-writer, so processes never clash), and hands the result over as plain numpy arrays, never shared-memory
+tensors (a dataset would otherwise hold one file descriptor per tensor): copied through a shared memory slot
+(`slots.Slots`, forked children) with only their places on the result queue, or pickled on the queue itself.
+This process yields the outcomes in record order: a chunk it built, or a child's from the queue, building the next
+unclaimed chunk itself while the one it needs is still in a child. So a parallel build returns exactly the serial
+build's graphs and skip list.
 Children are forked on Linux (no re-import of the caller's script, as PyTorch's DataLoader does) and spawned
 elsewhere (macOS, Windows: the calling script needs the usual `if __name__ == "__main__":` guard); starting
 them costs up to a few seconds, so small inputs stay in this process.
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crystograph.config import GraphConfig
+from crystograph.data.slots import Slots
 from crystograph.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -39,6 +42,8 @@ MIN_PER_WORKER = 32  # fewer records than this per worker: the start-up cost is 
 BATCH = 64  # records built together (`build_graph_batch`): the unit a process claims
 AHEAD = 8  # chunks per building process this one may hold before yielding them (bounds its memory)
 POLL_S = 0.5  # while waiting for a child: how often to check that the children are still alive
+SLOTS_PER_CHILD = 4  # shared memory slots per forked child for handing over its graphs (`slots.Slots`)
+SLOT_BYTES = 16 << 20  # one slot: a chunk of 64 MP structures needs ~3.5 MB; a larger chunk goes on the queue
 
 
 def usable_cpus() -> int:
@@ -236,14 +241,17 @@ class _Chunks:
             self.next.value = self.n
 
 
-def _child_main(records, graph_config: GraphConfig, cache_root: str | None, chunks: _Chunks, results) -> None:
-    """A child: claim chunks until none is left, put ("chunk", k, `_worker_task` result) for each, then ("done",
-    None, None); an unexpected exception ends it with ("failed", k, its text)."""
+def _child_main(records, graph_config: GraphConfig, cache_root: str | None, chunks: _Chunks, results,
+                slots: Slots | None) -> None:
+    """A child: claim chunks until none is left, put ("chunk", k, (slot, `_worker_task` result packed into the
+    slot, or slot None and the result itself)) for each, then ("done", None, None); an unexpected exception ends
+    it with ("failed", k, its text)."""
     _worker_init(records, graph_config, cache_root)
     k = None
     try:
         while (k := chunks.claim()) is not None:
-            results.put(("chunk", k, _worker_task(k * BATCH)))
+            sent = _worker_task(k * BATCH)
+            results.put(("chunk", k, slots.pack(sent) if slots is not None else (None, sent)))
     except BaseException as err:  # noqa: BLE001 - reported to the caller, which raises
         results.put(("failed", k, f"{type(err).__name__}: {err}"))
         return
@@ -258,11 +266,15 @@ class _Children:
         self.chunks = _Chunks(context, n_chunks(len(records)))
         self.results = context.Queue()  # a child's put does not wait for this process to read
         self.finished = 0  # children that said "done"
+        forked = context.get_start_method() == "fork"
+        self.slots = Slots(context, SLOTS_PER_CHILD * n_children, SLOT_BYTES) if forked else None
         self.procs = [context.Process(target=_child_main, daemon=True, name=f"crystograph-graphs-{i}",
-                                      args=(records, graph_config, cache_root, self.chunks, self.results))
+                                      args=(records, graph_config, cache_root, self.chunks, self.results, self.slots))
                       for i in range(n_children)]
         for proc in self.procs:
             proc.start()
+        if self.slots is not None:
+            self.slots.release_all()  # after the forks: the free list's queue thread starts here, not in a child
 
     def claim(self) -> int | None:
         return self.chunks.claim()
@@ -285,7 +297,7 @@ class _Children:
             if kind == "done":
                 self.finished += 1
             else:
-                got.append((k, value))
+                got.append((k, self.slots.unpack(*value) if self.slots is not None else value[1]))
 
     def _check_alive(self) -> None:
         ended = [proc.exitcode for proc in self.procs if proc.exitcode is not None]
