@@ -110,7 +110,7 @@ def plot_study(doc: dict[str, Any], out_png: Path) -> Path | None:
     tasks = [t for t in doc["tasks"] if any(r["task"] == t for r in rows)]
     names = list(doc["variants"])
     width = 0.8 / len(names)
-    fig, ax = new_figure((max(5.0, 1.2 + len(tasks) * (0.5 + 0.35 * len(names))), 4.2))
+    fig, ax = new_figure((max(5.0, 1.2 + len(tasks) * (0.5 + 0.35 * len(names))) + 1.8, 4.2))  # + the legend
     for j, name in enumerate(names):
         xs, ys, es = [], [], []
         for i, task in enumerate(tasks):
@@ -132,7 +132,7 @@ def plot_study(doc: dict[str, Any], out_png: Path) -> Path | None:
                  + ("" if doc["complete"] else f"\nincomplete: {len(doc['missing'])} cells lack folds"), fontsize=9)
     lo = min(r["relative"]["mean"] - (r["relative"]["std"] or 0) for r in rows)
     ax.set_ylim(bottom=max(0.0, min(0.9, lo - 0.05)))
-    ax.legend(fontsize=8, ncol=min(4, len(names)))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="variant", title_fontsize=8)
     return save(fig, out_png)
 
 
