@@ -5,9 +5,8 @@
 
 Every table says which protocol its rows are: the main table holds the budget runs in RESULTS/ ("budget X
 min/fold"); the fair budget table, also the top-level README's glance table, holds RESULTS/fair/
-(benchmarks/run_fair_suite.sh: each
-model in turn, same threads); the converged table holds RESULTS/converged/ (benchmarks/run_converged.sh), with a
-"not yet run" row for each task that has no converged result.
+(benchmarks/run_fair_suite.sh: each model in turn, same threads); the converged table holds RESULTS/converged/
+(benchmarks/run_converged.sh), with a "not yet run" row for each task that has no converged result.
 
 The tables come from `crystograph.bench.report`; which READMEs hold them, between which markers, and which
 tasks make the top-level README's glance table is this repository's business and lives here.

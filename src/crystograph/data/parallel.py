@@ -26,7 +26,6 @@ import multiprocessing
 import os
 import queue
 import sys
-import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -244,10 +243,9 @@ class _Chunks:
 
 
 def _child_main(*args) -> None:
-    """A child: `_child_loop` in a new thread (see `_fresh_arena`)."""
-    builder = threading.Thread(target=_child_loop, args=args, name="crystograph-graphs")
-    builder.start()
-    builder.join()
+    """A child: `_child_loop` in `_fresh_arena`'s thread."""
+    with _fresh_arena() as builder:
+        builder.submit(_child_loop, *args).result()
 
 
 def _fresh_arena() -> ThreadPoolExecutor:
