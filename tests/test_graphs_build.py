@@ -87,6 +87,20 @@ def test_line_graph_counts_and_meeting_atom():
     assert pairs == brute
 
 
+@pytest.mark.parametrize("uniform", [True, False])
+def test_line_graph_index_matches_literal_pairs(uniform):
+    # every b = (j -> i) in order, then every a = (k -> j) in order: both the k-in-edges grid and the general
+    # CSR path (atoms with 0..4 in-edges) against the double loop
+    rng = np.random.default_rng(3)
+    n = 7
+    indeg = np.full(n, 3) if uniform else rng.integers(0, 5, n)
+    dst = np.repeat(np.arange(n), indeg)
+    src = rng.integers(0, n, dst.size)
+    lg = line_graph_index(np.stack([src, dst]), n)
+    literal = [(a, b) for b in range(dst.size) for a in range(dst.size) if dst[a] == src[b]]
+    assert [tuple(p) for p in lg.t().tolist()] == literal and lg.dtype == torch.long
+
+
 def test_line_graph_hand_checked_angles():
     # atom 0 at the origin; edge 0 = (1 -> 0) points from 0 to atom 1 at (1,0,0); edge 1 = (0 -> 2) has its
     # vector from atom 2 to atom 0, so -edge_vec[1] points from 0 to atom 2.
