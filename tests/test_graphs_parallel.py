@@ -241,12 +241,12 @@ def test_shared_slots_hand_over_copies_and_fall_back_to_the_queue():
     slots.release_all()
     graph = {"x": np.arange(12, dtype=np.float32).reshape(3, 4), "edge_index": np.array([[0, 1], [1, 2]]),
              "empty": np.zeros((0, 3), dtype=np.float32)}
-    sent = [(("ok", graph, 3), []), (("skip", "row 7", "no atoms"), [("careful", UserWarning)])]
+    sent = [(("ok", graph), []), (("skip", "row 7", "no atoms"), [("careful", UserWarning)])]
     slot, packed = _pack_into_a_slot(slots, sent)
     assert slot is not None and packed[1] == sent[1]
     assert all(isinstance(place, tuple) for place in packed[0][0][1].values())  # places, not arrays
     back = slots.unpack(slot, packed)
-    assert back[1] == sent[1] and back[0][0][2] == 3
+    assert back[1] == sent[1] and back[0][0][0] == "ok" and len(back[0][0]) == 2
     for key, array in graph.items():
         got = back[0][0][1][key]
         assert got.dtype == array.dtype and got.shape == array.shape and np.array_equal(got, array)
@@ -255,6 +255,6 @@ def test_shared_slots_hand_over_copies_and_fall_back_to_the_queue():
     assert {first, second} == {0, 1}
     assert slots.pack(sent) == (None, sent)  # no slot free: the chunk goes on the queue as it is
     slots.release(first)
-    big = [(("ok", {"x": np.zeros(2048, dtype=np.float32)}, 1), [])]  # 8 KB: larger than a slot
+    big = [(("ok", {"x": np.zeros(2048, dtype=np.float32)}), [])]  # 8 KB: larger than a slot
     assert slots.pack(big) == (None, big)
     assert _pack_into_a_slot(slots, sent)[0] == first

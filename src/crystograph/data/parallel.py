@@ -103,12 +103,13 @@ def build_one(structure, source: str, graph_config: GraphConfig, cache_root: str
 
 
 def build_chunk(structures: Sequence, sources: Sequence[str], graph_config: GraphConfig,
-                cache_root: str | None) -> list[tuple]:
+                cache_root: str | None, as_arrays: bool = False) -> list[tuple]:
     """`build_one`'s outcomes for several structures: cached graphs are loaded, the others built together by
     `build_graph_batch` (the same graphs). If the batch raises anything but a per-structure `InputError`, its
-    structures are built one by one, so that the failure is reported against its own record."""
+    structures are built one by one, so that the failure is reported against its own record. `as_arrays`: an
+    "ok" outcome holds the graph's fields as numpy arrays (`_arrays`) instead of the graph."""
     from crystograph.data.dataset import GraphCache
-    from crystograph.graphs.bulk import build_graph_batch
+    from crystograph.graphs.bulk import build_graph_batch, graph_from_arrays
 
     cache = GraphCache(Path(cache_root)) if cache_root is not None else None
     outcomes: list[tuple | None] = [None] * len(structures)
@@ -126,31 +127,41 @@ def build_chunk(structures: Sequence, sources: Sequence[str], graph_config: Grap
         else:
             todo.append(index)
     try:
-        built = build_graph_batch([structures[t] for t in todo], graph_config,
-                                  sources=[sources[t] for t in todo], expand_features=False) if todo else []
+        built = build_graph_batch([structures[t] for t in todo], graph_config, sources=[sources[t] for t in todo],
+                                  expand_features=False, as_arrays=True) if todo else []
     except Exception:
         built = [None] * len(todo)
-    for index, graph in zip(todo, built):
-        if graph is None:
+    for index, fields in zip(todo, built):
+        if fields is None:
             outcomes[index] = build_one(structures[index], sources[index], graph_config, cache_root)
-        elif isinstance(graph, InputError):
-            outcomes[index] = ("skip", graph.source, graph.reason)
+        elif isinstance(fields, InputError):
+            outcomes[index] = ("skip", fields.source, fields.reason)
         else:
+            graph = graph_from_arrays(fields) if keys[index] or not as_arrays else None
             try:
                 if keys[index]:
                     cache.save(keys[index], graph)
             except Exception as err:
                 outcomes[index] = ("error", sources[index], failure_reason(err), err)
                 continue
-            outcomes[index] = ("ok", graph)
+            outcomes[index] = ("ok", fields if as_arrays else graph)
+    if as_arrays:  # graphs loaded from the cache or built one by one
+        outcomes = [("ok", _arrays(o[1])) if o[0] == "ok" and not isinstance(o[1], dict) else o for o in outcomes]
     return outcomes
 
 
+def _arrays(graph) -> dict:
+    """A graph's tensor fields as numpy arrays (what `graphs.bulk.graph_from_arrays` takes)."""
+    import torch
+
+    return {key: graph[key].numpy() for key in graph.keys() if torch.is_tensor(graph[key])}
+
+
 def chunk_outcomes(records: Sequence["StructureRecord"], start: int, graph_config: GraphConfig,
-                   cache_root: str | None) -> list[tuple]:
+                   cache_root: str | None, as_arrays: bool = False) -> list[tuple]:
     """`build_chunk` outcomes of records start..start + BATCH."""
     part = records[start:start + BATCH]
-    return build_chunk([r.structure for r in part], [r.source for r in part], graph_config, cache_root)
+    return build_chunk([r.structure for r in part], [r.source for r in part], graph_config, cache_root, as_arrays)
 
 
 def built_here(records: Sequence["StructureRecord"], graph_config: GraphConfig,
@@ -194,20 +205,15 @@ def _worker_task(start: int) -> list[tuple[tuple, list]]:
     """(`build_chunk` outcome, the warnings raised) of records start..start + BATCH in a child; graphs travel as
     numpy arrays, unexpected errors as their reason, warnings as (message, category) for the parent to
     re-issue (with the chunk's first outcome)."""
-    import torch
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        outcomes = chunk_outcomes(_SHARED["records"], start, _SHARED["graph_config"], _SHARED["cache_root"])
+        outcomes = chunk_outcomes(_SHARED["records"], start, _SHARED["graph_config"], _SHARED["cache_root"],
+                                  as_arrays=True)
     raised = [(str(w.message), w.category) for w in caught]
     sent = []
     for outcome in outcomes:
         if outcome[0] == "error":
             outcome = outcome[:3]  # the exception itself may not pickle; its text travels
-        elif outcome[0] == "ok":
-            graph = outcome[1]
-            arrays = {key: graph[key].numpy() for key in graph.keys() if torch.is_tensor(graph[key])}
-            outcome = ("ok", arrays, int(graph.num_nodes))
         sent.append((outcome, raised))
         raised = []
     return sent
@@ -370,16 +376,9 @@ def _collect(children, records: Sequence["StructureRecord"], graph_config: Graph
 
 def _received(sent: list[tuple[tuple, list]]) -> Iterator[tuple]:
     """A child's `_worker_task` result as `build_chunk` outcomes; its warnings are issued here."""
-    import torch
-
-    from crystograph.graphs import CrystalGraph
+    from crystograph.graphs.bulk import graph_from_arrays
 
     for outcome, raised in sent:
         for message, category in raised:
             warnings.warn(message, category, stacklevel=3)
-        if outcome[0] == "ok":
-            _, arrays, n = outcome
-            tensors = {key: torch.from_numpy(value) for key, value in arrays.items()}
-            yield ("ok", CrystalGraph(**tensors, num_nodes=n))
-        else:
-            yield outcome
+        yield ("ok", graph_from_arrays(outcome[1])) if outcome[0] == "ok" else outcome

@@ -22,7 +22,7 @@ import numpy as np
 
 ALIGN = 64  # bytes: each array starts at a multiple of this inside its slot
 
-# A chunk's `_worker_task` result: [(outcome, warnings)], outcome ("ok", {key: array}, n) or a skip/error.
+# A chunk's `_worker_task` result: [(outcome, warnings)], outcome ("ok", {key: array}) or a skip/error.
 Sent = list[tuple[tuple, list]]
 
 
@@ -60,7 +60,7 @@ class Slots:
                     view[...] = array
                     places[key] = (array.dtype.str, array.shape, offset)
                     offset += _aligned(array.nbytes)
-                outcome = ("ok", places, outcome[2])
+                outcome = ("ok", places, *outcome[2:])
             packed.append((outcome, raised))
         return slot, packed
 
@@ -73,7 +73,7 @@ class Slots:
             if outcome[0] == "ok":
                 arrays = {key: np.ndarray(shape, np.dtype(dtype), buffer=self.buffer, offset=offset).copy()
                           for key, (dtype, shape, offset) in outcome[1].items()}
-                outcome = ("ok", arrays, outcome[2])
+                outcome = ("ok", arrays, *outcome[2:])
             sent.append((outcome, raised))
         self.release(slot)
         return sent

@@ -48,9 +48,12 @@ def build_graph_batch(
     sources: Sequence[str] | None = None,
     on_isolated_atoms: OnIsolated = "error",
     expand_features: bool = True,
-) -> list[CrystalGraph | InputError]:
+    as_arrays: bool = False,
+) -> list[CrystalGraph | dict[str, np.ndarray] | InputError]:
     """`build_graph` of every structure (same options), in order; a structure that cannot be built gives its
-    `InputError` in its place. `sources` name the structures in those errors (default "structure i")."""
+    `InputError` in its place. `sources` name the structures in those errors (default "structure i").
+    `as_arrays`: each graph as its fields in numpy arrays (`graph_from_arrays` makes the `CrystalGraph`), the form
+    in which graphs travel between processes."""
     cfg = config or GraphConfig()
     check_frame(cfg.frame)
     sources = list(sources) if sources is not None else [f"structure {i}" for i in range(len(structures))]
@@ -68,13 +71,20 @@ def build_graph_batch(
         arrays.append((pos, z))
         cands.append(cand)
     if ok:
-        for index, graph in zip(ok, _build(arrays, cands, cfg, expand_features)):
-            results[index] = graph
+        for index, fields in zip(ok, _build(arrays, cands, cfg, expand_features)):
+            results[index] = fields if as_arrays else graph_from_arrays(fields)
     return results
 
 
-def _build(arrays, cands, cfg: GraphConfig, expand_features: bool) -> list[CrystalGraph]:
-    """Graphs of structures whose candidates are found (`cands`), all stages after the search."""
+def graph_from_arrays(fields: dict[str, np.ndarray]) -> CrystalGraph:
+    """The `CrystalGraph` of `build_graph_batch(..., as_arrays=True)`'s fields (tensors share their memory)."""
+    return CrystalGraph(**{key: torch.from_numpy(value) for key, value in fields.items()},
+                        num_nodes=len(fields["z"]))
+
+
+def _build(arrays, cands, cfg: GraphConfig, expand_features: bool) -> list[dict[str, np.ndarray]]:
+    """Graph fields of structures whose candidates are found (`cands`), all stages after the search; every array
+    owns its memory."""
     n_atoms = np.array([c.n for c in cands])
     owner = np.repeat(np.arange(len(cands)), n_atoms)  # [N] structure of each atom
     atom_off = _csr_ptr(owner, len(cands))  # [B + 1]
@@ -108,20 +118,19 @@ def _build(arrays, cands, cfg: GraphConfig, expand_features: bool) -> list[Cryst
     graphs = []
     for b, (pos, z) in enumerate(arrays):
         e0, e1, l0, l1 = edge_off[b], edge_off[b + 1], lg_off[b], lg_off[b + 1]
-        graph = CrystalGraph(
-            x=torch.from_numpy(table[z]),
-            z=torch.from_numpy(z),
-            pos=torch.from_numpy((pos @ rotations[b]).astype(np.float32)),
-            edge_index=torch.from_numpy(local[:, e0:e1].copy()),
-            edge_vec=torch.from_numpy(vec32[e0:e1].copy()),
-            lg_edge_index=torch.from_numpy(lg[:, l0:l1] - e0),
-            pe=torch.from_numpy(pes[b]),
-            num_nodes=int(n_atoms[b]),
-        )
+        fields = {
+            "x": table[z],  # [n, atom_dim]
+            "z": z,  # [n]
+            "pos": (pos @ rotations[b]).astype(np.float32),  # [n, 3]
+            "edge_index": local[:, e0:e1].copy(),  # [2, E_b]
+            "edge_vec": vec32[e0:e1].copy(),  # [E_b, 3]
+            "lg_edge_index": lg[:, l0:l1] - e0,  # [2, L_b]
+            "pe": pes[b],  # [n, pe_dim]
+        }
         if expand_features:
-            graph.edge_attr = edge_attr[e0:e1].clone()
-            graph.lg_attr = lg_attr[l0:l1].clone()
-        graphs.append(graph)
+            fields["edge_attr"] = edge_attr[e0:e1].numpy().copy()  # [E_b, edge_dim]
+            fields["lg_attr"] = lg_attr[l0:l1].numpy().copy()  # [L_b, line_dim]
+        graphs.append(fields)
     return graphs
 
 
