@@ -11,7 +11,9 @@ ids are never seen in training or model selection. Both models train under the s
 the same number of threads; run them side by side, one core each, so that each has the same share of the
 machine. A killed run resumes (Lightning's ``last.ckpt`` and its timer). ``--epochs N`` trains N epochs
 (learning-rate schedule over those epochs, no wall-clock cap) in its own folder ``crystograph-<N>ep``, so a run
-longer than one sitting resumes where it stopped; its CGCNN is then given the minutes it took (``--minutes``).
+longer than one sitting resumes where it stopped; its CGCNN is then given the minutes it took (``--minutes``: the
+fit's training seconds over every sitting, ``details.train_wall_s`` in the JSON, / 60; the JSON's top-level
+``train_wall_s`` and ``cpu_minutes`` count the last sitting only).
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ def train_crystograph(name: str, graphs, args) -> tuple[np.ndarray, np.ndarray, 
            "epoch_budget": args.epochs, "atom_embeddings": args.atom_embeddings,
            "weight_decay": tcfg.weight_decay, "run_dir": _rel(run_dir),
            "epochs": [m.get("epochs") for m in info], "steps": [m.get("steps") for m in info],
+           "train_wall_s": [m.get("train_wall_s") for m in info],  # every sitting of a resumed fit
            "best_val_mae": [m.get("best_val_mae") for m in info]}
     return table["id"].to_numpy(), table[f"{target}_pred"].to_numpy(), rec
 

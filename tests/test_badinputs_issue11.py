@@ -267,7 +267,9 @@ def test_max_steps_is_a_recorded_reproducible_budget(tmp_path):
     result = _run("train", data, "--target", "a", "--out", run, "--epochs", "5", "--max-steps", "3",
                   "--batch-size", "4", "--no-progress")
     assert result.exit_code == 0, result.output
-    assert json.loads((run / "fold_0" / "member_0" / "model.json").read_text())["steps"] == 3
+    manifest = json.loads((run / "fold_0" / "member_0" / "model.json").read_text())
+    fit = json.loads((run / "fold_0" / "member_0" / "fit.json").read_text())
+    assert manifest["steps"] == 3 and manifest["train_wall_s"] == fit["wall_s"] > 0  # training time, every sitting
     wide = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "400"}, terminal_width=400)  # no word wrapping
     assert "Not reproducible" in " ".join(wide.output.split())
 

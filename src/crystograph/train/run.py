@@ -121,7 +121,8 @@ def _fit_member(graphs, train_idx, member_dir: Path, model_config: ModelConfig, 
     save_model(member_dir, module.model, model_config, task=model_config.task, targets=options.targets,
                y_mean=module.y_mean.tolist(), y_std=module.y_std.tolist(),
                extra={"best_val_mae": result.val_mae, "epochs": result.epochs, "steps": int(module.global_step),
-                      "seed": seed, "domain": training_domain(take(graphs, train_idx))})
+                      "train_wall_s": result.wall_s, "seed": seed,
+                      "domain": training_domain(take(graphs, train_idx))})
     return module, result
 
 
