@@ -36,7 +36,9 @@ for name in $NAMES; do
   fi
   # CGCNN: the same minutes (with an epoch budget, the wall time CrysToGraph's training took)
   cg_minutes=$MINUTES
-  [ -n "$EPOCHS" ] && cg_minutes=$("$PY" -c "import json,sys; print(round(json.load(open(sys.argv[1]))['train_wall_s']/60, 1))" "$ours")
+  # (details.train_wall_s: every sitting of a resumed fit, per ensemble member; the top-level one is the last sitting)
+  [ -n "$EPOCHS" ] && cg_minutes=$("$PY" -c "import json,sys; d=json.load(open(sys.argv[1])); s=d['details'].get('train_wall_s')
+print(round((sum(s) if s and None not in s else d['train_wall_s'])/60, 1))" "$ours")
   cg=$RESULTS/${name}__cgcnn.json
   if [ "$(budget_of "$cg")" = "m$(printf '%g' "$cg_minutes")" ]; then
     echo "[$(date +%H:%M:%S)] $name: cgcnn ($cg_minutes min) finished earlier"
