@@ -115,6 +115,7 @@ def train_crystograph(name: str, graphs, args) -> tuple[np.ndarray, np.ndarray, 
            "weight_decay": tcfg.weight_decay, "run_dir": _rel(run_dir),
            "epochs": [m.get("epochs") for m in info], "steps": [m.get("steps") for m in info],
            "train_wall_s": [m.get("train_wall_s") for m in info],  # every sitting of a resumed fit
+           "fused_kernels": __import__("crystograph.nn.fused", fromlist=["is_enabled"]).is_enabled(),  # last sitting
            "best_val_mae": [m.get("best_val_mae") for m in info]}
     return table["id"].to_numpy(), table[f"{target}_pred"].to_numpy(), rec
 
