@@ -100,17 +100,19 @@ def train_crystograph(name: str, graphs, args) -> tuple[np.ndarray, np.ndarray, 
 
     target = MODELS[name][1]
     mcfg = ModelConfig.preset(args.preset, n_targets=1, precision=args.precision,
-                              atom_embedding_path=args.atom_embeddings)
+                              atom_embedding_path=args.atom_embeddings, layout=args.layout)
     budget = {"max_minutes": args.minutes} if args.epochs is None else {"epochs": args.epochs, "max_minutes": None}
     tcfg = TrainConfig.preset(args.preset, seed=SEED, ensemble=args.ensemble, weight_decay=args.weight_decay,
                               accelerator=args.accelerator, **budget)
-    run_dir = RUNS / name / ("crystograph" if args.epochs is None else f"crystograph-{args.epochs}ep")
+    folder = "crystograph" + ("" if args.layout == "stacked" else f"-{args.layout}")
+    run_dir = RUNS / name / (folder if args.epochs is None else f"{folder}-{args.epochs}ep")
     train_run(graphs, run_dir, mcfg, tcfg, RunOptions(data=[MODELS[name][0]], targets=[target],
                                                       test_fraction=TEST_FRACTION), progress=args.progress)
     table = __import__("pandas").read_csv(run_dir / "predictions.csv", dtype={"id": str})
     members = sorted(run_dir.glob("fold_0/member_*/model.json"))
     info = [json.loads(p.read_text()) for p in members]
-    rec = {"preset": args.preset, "precision": args.precision, "ensemble": args.ensemble, "lr": tcfg.lr,
+    rec = {"preset": args.preset, "layout": args.layout, "precision": args.precision, "ensemble": args.ensemble,
+           "lr": tcfg.lr,
            "epoch_budget": args.epochs, "atom_embeddings": args.atom_embeddings,
            "weight_decay": tcfg.weight_decay, "run_dir": _rel(run_dir),
            "epochs": [m.get("epochs") for m in info], "steps": [m.get("steps") for m in info],
@@ -279,6 +281,14 @@ def cmd_ship(args) -> None:
                       "largest_weights_file_bytes": size}))
 
 
+def _layouts() -> list[str]:
+    from typing import get_args
+
+    from crystograph.config import Layout
+
+    return list(get_args(Layout))
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -293,6 +303,9 @@ def main(argv=None) -> None:
     t.add_argument("--accelerator", default="cpu", help="cpu | gpu (Lightning's name; the card records the device)")
     t.add_argument("--workers", type=int, default=1, help="processes that build the graphs (0: every core)")
     t.add_argument("--preset", default="small")
+    t.add_argument("--layout", default="stacked", choices=_layouts(),
+                   help="ModelConfig.layout (crystograph only), e.g. no_line_graph: the paper's variant without the "
+                        "line-graph pass, ~10x cheaper per step on MP batches")
     t.add_argument("--precision", default="fp32")
     t.add_argument("--ensemble", type=int, default=1)
     t.add_argument("--weight-decay", type=float, default=0.0)
@@ -313,6 +326,8 @@ def main(argv=None) -> None:
     if args.command == "train":
         if args.epochs is not None and args.model != "crystograph":
             parser.error("--epochs is for --model crystograph; give CGCNN the minutes that run took (--minutes)")
+        if args.layout != "stacked" and args.model != "crystograph":
+            parser.error("--layout is for --model crystograph")
         cmd_train(args)
     else:
         cmd_ship(args)
