@@ -226,6 +226,15 @@ def test_models_command_lists_the_cards():
     assert {c["name"] for c in cards} >= set(SHIPPED)
 
 
+def test_models_command_names_a_layout_that_is_not_the_papers():
+    from crystograph.cli_models import _architecture
+
+    assert _architecture({"training": {"details": {"preset": "small"}}}) == "small preset"
+    assert _architecture({"training": {"details": {"preset": "small", "layout": "stacked"}}}) == "small preset"
+    assert _architecture({"training": {"details": {"preset": "small", "layout": "no_line_graph"}}}) == \
+        "small preset, no_line_graph layout"
+
+
 def test_predict_with_a_shipped_model_from_the_command_line(tmp_path):
     import pandas as pd
 

@@ -84,6 +84,14 @@ def predict(
 
 
 # ----------------------------------------------------------------------------------------------- models
+def _architecture(card: dict) -> str:
+    """The card's preset, and its layout where it is not the paper's stacked one (e.g. "small preset, no_line_graph
+    layout")."""
+    details = card.get("training", {}).get("details", {})
+    layout = details.get("layout", "stacked")
+    return f"{details.get('preset', '?')} preset" + ("" if layout == "stacked" else f", {layout} layout")
+
+
 @app.command()
 @user_errors
 def models(as_json: bool = typer.Option(False, "--json", help="The full cards as JSON.")):
@@ -112,5 +120,5 @@ def models(as_json: bool = typer.Option(False, "--json", help="The full cards as
                       f"{c['n_structures']:,}", str(c.get("members", 1)))
     out.print(table)
     for c in cards:
-        out.print(f"[bold]{c['name']}[/]: {c['target']} — {c.get('description', '')}")
+        out.print(f"[bold]{c['name']}[/] ({_architecture(c)}): {c['target']} — {c.get('description', '')}")
     out.print("cards: `crystograph models --json`; use: `crystograph predict --model NAME FILES --out preds.csv`")
