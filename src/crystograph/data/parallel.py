@@ -107,9 +107,9 @@ def build_chunk(structures: Sequence, sources: Sequence[str], graph_config: Grap
     """`build_one`'s outcomes for several structures: cached graphs are loaded, the others built together by
     `build_graph_batch` (the same graphs). If the batch raises anything but a per-structure `InputError`, its
     structures are built one by one, so that the failure is reported against its own record. `as_arrays`: an
-    "ok" outcome holds the graph's fields as numpy arrays (`_arrays`) instead of the graph."""
+    "ok" outcome holds the graph's fields as numpy arrays (`graphs.bulk.arrays_of_graph`) instead of the graph."""
     from crystograph.data.dataset import GraphCache
-    from crystograph.graphs.bulk import build_graph_batch, graph_from_arrays
+    from crystograph.graphs.bulk import arrays_of_graph, build_graph_batch, graph_from_arrays
 
     cache = GraphCache(Path(cache_root)) if cache_root is not None else None
     outcomes: list[tuple | None] = [None] * len(structures)
@@ -146,15 +146,9 @@ def build_chunk(structures: Sequence, sources: Sequence[str], graph_config: Grap
                 continue
             outcomes[index] = ("ok", fields if as_arrays else graph)
     if as_arrays:  # graphs loaded from the cache or built one by one
-        outcomes = [("ok", _arrays(o[1])) if o[0] == "ok" and not isinstance(o[1], dict) else o for o in outcomes]
+        outcomes = [("ok", arrays_of_graph(o[1])) if o[0] == "ok" and not isinstance(o[1], dict) else o
+                    for o in outcomes]
     return outcomes
-
-
-def _arrays(graph) -> dict:
-    """A graph's tensor fields as numpy arrays (what `graphs.bulk.graph_from_arrays` takes)."""
-    import torch
-
-    return {key: graph[key].numpy() for key in graph.keys() if torch.is_tensor(graph[key])}
 
 
 def chunk_outcomes(records: Sequence["StructureRecord"], start: int, graph_config: GraphConfig,

@@ -82,6 +82,11 @@ def graph_from_arrays(fields: dict[str, np.ndarray]) -> CrystalGraph:
                         num_nodes=len(fields["z"]))
 
 
+def arrays_of_graph(graph: CrystalGraph) -> dict[str, np.ndarray]:
+    """A graph's tensor fields as numpy arrays (sharing their memory): the inverse of `graph_from_arrays`."""
+    return {key: graph[key].numpy() for key in graph.keys() if torch.is_tensor(graph[key])}
+
+
 def _build(arrays, cands, cfg: GraphConfig, expand_features: bool) -> list[dict[str, np.ndarray]]:
     """Graph fields of structures whose candidates are found (`cands`), all stages after the search; every array
     owns its memory."""

@@ -45,13 +45,13 @@ def line_graph_index(edge_index, num_nodes: int) -> torch.Tensor:
     ptr = np.zeros(num_nodes + 1, dtype=np.int64)
     np.cumsum(indeg, out=ptr[1:])  # in-edges of j are ptr[j]:ptr[j+1]
     first = ptr[src]  # [E] first a of each b
-    per_b = indeg[src]  # [E] number of a's for each b
     if indeg.min() == indeg.max():  # every atom k in-edges (the kNN graph): L = E * k in an [E, k] grid
         k = int(indeg[0])
         out = np.empty((2, n_edges, k), dtype=np.int64)  # [2, E, k]
         np.add(first[:, None], np.arange(k), out=out[0])
         out[1] = np.arange(n_edges)[:, None]
         return torch.from_numpy(out.reshape(2, n_edges * k))
+    per_b = indeg[src]  # [E] number of a's for each b
     b = np.repeat(np.arange(n_edges), per_b)  # [L]
     start = np.cumsum(per_b) - per_b  # [E] first line edge of each b
     a = np.arange(b.size) + np.repeat(first - start, per_b)  # [L] first[b] + position of the pair within b
