@@ -11,7 +11,8 @@
 # THREADS (default: nproc). Cleanest: nothing else runs meanwhile. THREADS=1 beside one other steady
 # single-threaded job also gives every model the same share (one core each); the JSONs record the load average
 # at start, the suite log at each model's start.
-# Models: dummy (no training), crystograph-small (preset small), cgcnn (reference recipe: MSE, SGD 0.01,
+# Models: dummy (no training), crystograph-small (preset small), crystograph-nolg (not in the default MODELS:
+# the small preset's no_line_graph ablation layout, eTGC on the crystal graph + GwT), cgcnn (reference recipe: MSE, SGD 0.01,
 # MultiStepLR [100]), alignn (published width), alignn-h64 (hidden 64, batch 32, standardised target).
 # Results: $OUT/<task>__<model>.json (default benchmarks/results/fair), per-fold files under $RUNS.
 # Budget cost: 5 folds x MINUTES x (trained models) per task + graph building; 7 tasks x 4 trained models x 5 folds
@@ -48,6 +49,9 @@ for task in ${TASKS//,/ }; do
       crystograph)
         bench "$task" --model crystograph --preset small --max-minutes "$MINUTES" \
             >> "$LOGS/crystograph.log" 2>&1 || echo "crystograph failed on $task" | tee -a "$LOGS/suite.log" ;;
+      crystograph-nolg)  # declared once for all tasks: the no_line_graph ablation layout of the small preset
+        bench "$task" --model crystograph --preset small --layout no_line_graph --max-minutes "$MINUTES" \
+            >> "$LOGS/crystograph-nolg.log" 2>&1 || echo "crystograph-nolg failed on $task" | tee -a "$LOGS/suite.log" ;;
       cgcnn)
         bench "$task" --model cgcnn --max-minutes "$MINUTES" \
             >> "$LOGS/cgcnn.log" 2>&1 || echo "cgcnn failed on $task" | tee -a "$LOGS/suite.log" ;;

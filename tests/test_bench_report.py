@@ -69,6 +69,24 @@ def test_glance_table_counts_wins_among_complete_models(tmp_path):
     assert "best on 1 of 2" in text
 
 
+def test_declared_configuration_is_counted_against_the_peers_alone(tmp_path):
+    """A declared second configuration of ours gets its own column and its own count; neither of our rows is
+    compared with the other, and the best of our two rows is never taken per task."""
+    nolg = "crystograph-small-no_line_graph"
+    for task, small, other, cgcnn in (("local_matbench_jdft2d", 45.0, 40.0, 42.0), ("local_supercon", 2.8, 3.0, 2.9)):
+        _result(tmp_path, task, "crystograph-small", small)
+        _result(tmp_path, task, nolg, other)
+        _result(tmp_path, task, "cgcnn", cgcnn)
+    text = report.glance_table(tmp_path, tasks=("local_matbench_jdft2d", "local_supercon"))
+    assert "| CrysToGraph-small | CrysToGraph-small (no_line_graph layout) | CGCNN |" in text
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| local_")}
+    assert f"| {nolg} |" in rows["local_matbench_jdft2d"] and "| crystograph-small |" in rows["local_supercon"]
+    assert ("CrysToGraph-small is best on 1 of 2; CrysToGraph-small (no_line_graph layout) is best on 1 of 2"
+            in text)
+    assert "no_line_graph" not in report.glance_table(tmp_path, ("local_supercon",), declared=())
+    assert "| CrysToGraph-small (no_line_graph layout) |" in report.epochs_table(tmp_path, ("local_supercon",))
+
+
 def test_update_glance_only_between_markers(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# X\n{make_table.GLANCE_START}\nold\n{make_table.GLANCE_END}\ntail\n")

@@ -253,12 +253,15 @@ def _commit(result: dict[str, Any]) -> str:
 
 
 def epochs_table(results_dir: str | Path, tasks: tuple[str, ...],
-                 models: tuple[str, ...] = ("crystograph-small", "cgcnn", "alignn", "alignn-h64")) -> str:
+                 models: tuple[str, ...] = ("crystograph-small", "crystograph-small-no_line_graph", "cgcnn", "alignn",
+                                            "alignn-h64")) -> str:
     """Epochs reached per fold (min–max over the folds and ensemble members) of each trained model of a budget
     table: a time-limited model whose epochs swing between folds had an unequal share of the machine (its
     neighbour changed); a model that stops early (CGCNN's patience) varies for that reason instead."""
     by_key = {(r["task"], r["model"]): r for r in load_results(results_dir) if protocol_of(r) == "budget"}
-    head = ["task", *[column_of(m) for m in models]]
+    models = tuple(m for m in models  # a declared configuration of ours only where it has results
+                   if m == models[0] or not m.startswith("crystograph") or any(k == m for (_, k) in by_key))
+    head = ["task", *[_our_column(m) if m.startswith("crystograph") else column_of(m) for m in models]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for task_name in tasks:
         cells = []
@@ -271,45 +274,62 @@ def epochs_table(results_dir: str | Path, tasks: tuple[str, ...],
     return "\n".join(lines) + "\n"
 
 
+def _cell(result: dict[str, Any] | None) -> str:
+    if result is None or result.get("mean") is None:
+        return "—"
+    n_folds = len(result.get("folds") or [])
+    return f"{result['mean']:.4g} ± {result.get('std') or 0.0:.2g}" + ("" if n_folds >= 5 else f" † ({n_folds} folds)")
+
+
+def _winner(complete: dict[str, float], entrants: tuple[str, ...], higher: bool) -> str | None:
+    """The best of `entrants` by mean, only when every one of them has 5 folds (`complete`), else None."""
+    if not entrants or not all(m in complete for m in entrants):
+        return None
+    return (max if higher else min)(entrants, key=complete.get)
+
+
 def glance_table(results_dir: str | Path, tasks: tuple[str, ...], ours: str = "crystograph-small",
-                 baselines: tuple[str, ...] = ("cgcnn", "alignn", "alignn-h64")) -> str:
+                 baselines: tuple[str, ...] = ("cgcnn", "alignn", "alignn-h64"),
+                 declared: tuple[str, ...] = ("crystograph-small-no_line_graph",)) -> str:
     """The headline table: mean ± std over 5 folds per model, the best trained model per task (lower MAE,
-    only models with all 5 folds), the commit our result was produced at, and the count of tasks we win."""
+    only models with all 5 folds), the commit our result was produced at, and the count of tasks we win.
+
+    `declared` are other configurations of ours, each run on every task; one gets a column only where
+    `results_dir` holds a result of it. Each row of ours is counted against the baselines alone (never the best
+    of our rows per task), so each count says what that one configuration wins."""
     by_key = {(r["task"], r["model"]): r for r in load_results(results_dir) if protocol_of(r) == "budget"}
-    models = (ours, *baselines)
-    head = ["task (stand-in for)", "unit", "CrysToGraph-small", *[column_of(b) for b in baselines],
+    ours_rows = (ours, *[d for d in declared if any(m == d for (_, m) in by_key)])
+    present = tuple(b for b in baselines if any(m == b for (_, m) in by_key))
+    head = ["task (stand-in for)", "unit", *[_our_column(m) for m in ours_rows], *[column_of(b) for b in baselines],
             "mean predictor", "best", "our commit"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    wins, counted = 0, 0
-    present = {m for (_, m) in by_key if m in models}
+    wins, counted = dict.fromkeys(ours_rows, 0), dict.fromkeys(ours_rows, 0)
     for task_name in tasks:
-        cells, complete = [], {}
-        for model in (*models, "dummy"):
-            r = by_key.get((task_name, model))
-            if r is None or r.get("mean") is None:
-                cells.append("—")
-                continue
-            n_folds = len(r.get("folds") or [])
-            cells.append(f"{r['mean']:.4g} ± {r.get('std') or 0.0:.2g}"
-                         + ("" if n_folds >= 5 else f" † ({n_folds} folds)"))
-            if model != "dummy" and n_folds >= 5:
-                complete[model] = r["mean"]
+        rows = {m: by_key.get((task_name, m)) for m in (*ours_rows, *baselines, "dummy")}
+        complete = {m: r["mean"] for m, r in rows.items()
+                    if m != "dummy" and r and r.get("mean") is not None and len(r.get("folds") or []) >= 5}
         task = TASKS.get(task_name)
         higher = bool(task and task.metric != "MAE")
-        # a win counts only where every trained model of this table (any that has a result somewhere) has 5 folds
-        everyone = complete and all(m in complete for m in present)
-        best = (max if higher else min)(complete, key=complete.get) if everyone else None
-        if best is not None:
-            counted += 1
-            wins += best == ours
-        unit = task.unit if task else ""
-        commit = _commit(by_key[(task_name, ours)]) if (task_name, ours) in by_key else "—"
-        lines.append(f"| {task_name} | {unit} | " + " | ".join(cells) + f" | {best or '—'} | {commit} |")
+        for mine in ours_rows:
+            best_vs_peers = _winner(complete, (mine, *present), higher)
+            counted[mine] += best_vs_peers is not None
+            wins[mine] += best_vs_peers == mine
+        best = _winner(complete, (*ours_rows, *present), higher)
+        commit = _commit(rows[ours]) if rows[ours] else "—"
+        lines.append(f"| {task_name} | {task.unit if task else ''} | "
+                     + " | ".join(_cell(r) for r in rows.values()) + f" | {best or '—'} | {commit} |")
     budgets = sorted({r["budget_minutes_per_fold"] for r in by_key.values() if r.get("budget_minutes_per_fold")})
-    lines += ["", f"CrysToGraph-small is best on {wins} of {counted} (lowest mean MAE; a task counts only where "
-                  "every trained model has 5 folds; † = fewer folds finished). Protocol: budget, "
+    counts = "; ".join(f"{_our_column(m)} is best on {wins[m]} of {counted[m]}" for m in ours_rows)
+    lines += ["", f"{counts} (lowest mean MAE against the peers alone; a task counts only where every trained model "
+                  "has 5 folds; † = fewer folds finished). Protocol: budget, "
                   + ("/".join(f"{b:g}" for b in budgets) or "–") + " min of training per fold."]
     return "\n".join(lines) + "\n"
+
+
+def _our_column(label: str) -> str:
+    """``CrysToGraph-small``, or ``CrysToGraph-small (no_line_graph layout)`` for a declared ablation layout."""
+    preset, _, layout = label.removeprefix("crystograph-").partition("-")
+    return f"CrysToGraph-{preset}" + (f" ({layout} layout)" if layout else "")
 
 
 # ---------------------------------------------------------------------------------------- converged protocol
