@@ -276,6 +276,8 @@ def cmd_ship(args) -> None:
         "commit": ours["commit"], "crystograph_version": __version__,
         "parity_plot": _rel(plot),
     }
+    if args.note:
+        card["note"] = args.note
     (dest / "card.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
     size = max(p.stat().st_size for p in dest.rglob("model.safetensors"))
     print(json.dumps({"name": name, "test_mae_fp16": mae16, "test_mae_fp32": ours["test_mae"],
@@ -316,6 +318,8 @@ def main(argv=None) -> None:
     sh = sub.add_parser("ship", help="copy a trained model into the package (float16) with its card")
     sh.add_argument("name", choices=sorted(MODELS))
     sh.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    sh.add_argument("--note", default=None,
+                    help="what the card's numbers alone do not say (e.g. a budget changed between sittings)")
     for p in (t, sh):
         p.add_argument("--scratch", type=Path, help="runs, results and the package copy here (a smoke test)")
     args = parser.parse_args(argv)
