@@ -145,6 +145,9 @@ def train(
     pe_mode: str = typer.Option("laplacian+rw", help=PE_MODE_HELP),
     frame: str = typer.Option("canonical", help="Frame of the edge angles: canonical (the crystal's own; "
                               "same prediction in any orientation/cell) | lab (the file's frame, as in the paper)."),
+    cell: str = typer.Option("as_given", help="Cell the graph is built on: as_given (the file's, as in the paper; "
+                             "a conventional cell or supercell gets other positional encodings) | primitive "
+                             "(spglib's primitive cell first: every cell of a crystal gives one graph)."),
     atom_embeddings: Optional[str] = typer.Option(None, help=ATOM_EMBEDDINGS_HELP),
     finetune_embeddings: bool = typer.Option(False, "--finetune-embeddings/--freeze-embeddings",
                                              help=FINETUNE_HELP),
@@ -174,7 +177,7 @@ def train(
     from crystograph.train.checks import check_sizes, check_train_config
     from crystograph.train.run import RunOptions, train_run
 
-    graph_cfg = GraphConfig(pe_mode=pe_mode, frame=frame)
+    graph_cfg = GraphConfig(pe_mode=pe_mode, frame=frame, cell=cell)
     model_cfg = ModelConfig.preset(preset, layout=layout, task=task, n_targets=len(target), graph=graph_cfg,
                                    **_sizes(n_etgc=n_etgc, n_gwt=n_gwt, hidden_dim=hidden_dim, num_heads=num_heads,
                                             head_dim=head_dim),

@@ -97,11 +97,11 @@ def _from_run_config(flat: dict[str, Any], errors: list[str]) -> dict[str, Any]:
     if sizes and "preset" not in out:
         out.update(_preset_and_sizes(sizes, errors))
     graph = flat.get("graph") or {}
-    for k in ("pe_mode", "frame"):
+    for k in ("pe_mode", "frame", "cell"):
         if k in graph:
             out[k] = graph[k]
     fixed = {f"graph.{f.name}": (graph[f.name], f.default) for f in dataclasses.fields(GraphConfig)
-             if f.name not in ("pe_mode", "frame") and f.name in graph}
+             if f.name not in ("pe_mode", "frame", "cell") and f.name in graph}
     for cls in (TrainConfig, RunOptions):
         for f in dataclasses.fields(cls):
             if f.name in ("optimizer", "lr_schedule", "lr_milestones", "loss", "val_fraction", "num_workers",

@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args
 from crystograph.errors import ConfigError
 
 Frame = Literal["canonical", "lab"]
+Cell = Literal["as_given", "primitive"]
 PEMode = Literal["laplacian+rw", "laplacian", "rw", "periodic_rw", "none"]
 LapPEForm = Literal["projector", "eigvec"]
 Layout = Literal["stacked", "gwt_first", "parallel", "no_gwt", "gwt_only", "no_line_graph"]
@@ -41,6 +42,13 @@ class GraphConfig:
     # (same features whatever the file's orientation, origin, atom order or cell vectors; graphs/frame.py);
     # "lab" = the file's Cartesian frame, the paper's literal behaviour (for reproduction).
     frame: Frame = "canonical"
+    # Cell the graph is built on: "as_given" = the file's cell (the paper; the positional encodings are those of
+    # that cell's graph, so a conventional cell or supercell of the same crystal gets other encodings);
+    # "primitive" = spglib's primitive cell of the crystal first (positions not idealised; found within
+    # `symprec` Å), so every cell of the same crystal gives the same graph (graphs/cell.py). Crystals that are
+    # not periodic along all three axes are used as given.
+    cell: Cell = "as_given"
+    symprec: float = 0.01
     # Gaussian radial-basis expansions of the spherical displacement (r, θ, φ).
     # Centres span [r_min, r_max] about every 0.25 Å. r_max = max_radius, so every edge the graph can hold has
     # distance information (measured k = 12 edges of the shared datasets and CoRE MOF end below 8 Å,
@@ -66,8 +74,11 @@ class GraphConfig:
 
     def __post_init__(self) -> None:
         _check_choice("GraphConfig", "frame", self.frame, Frame)
+        _check_choice("GraphConfig", "cell", self.cell, Cell)
         _check_choice("GraphConfig", "pe_mode", self.pe_mode, PEMode)
         _check_choice("GraphConfig", "lap_pe_form", self.lap_pe_form, LapPEForm)
+        if not self.symprec > 0:
+            raise ConfigError(f"GraphConfig.symprec must be > 0 Å (got {self.symprec})")
         if self.k < 1 or self.max_radius <= 0:
             raise ConfigError(f"GraphConfig needs k >= 1 and max_radius > 0 "
                               f"(got k={self.k}, max_radius={self.max_radius})")

@@ -1,7 +1,8 @@
 """Structure -> `CrystalGraph` (paper 2.1-2.2; fields fixed by docs/DESIGN.md).
 
 `build_graph` pipeline, all vectorised (no Python loop over atoms or edges):
-  1. lattice, Cartesian positions and Z from the pymatgen Structure (disordered sites are rejected);
+  1. lattice, Cartesian positions and Z from the pymatgen Structure (disordered sites are rejected), reduced to
+     the primitive cell when `cell="primitive"` (`cell`);
   2. exactly k nearest neighbours per atom, periodic images included (`neighbors.knn`), with displacements in
      the crystal's canonical frame (`frame`; cfg.frame="lab" keeps the file's frame);
   3. x = CGCNN one-hot atom features, edge_attr = RBF(r, theta, phi) | [r > 8 Å] (`features`);
@@ -20,6 +21,7 @@ from torch_geometric.data import Data
 
 from crystograph.config import GraphConfig
 from crystograph.errors import InputError
+from crystograph.graphs.cell import cell_for_graph
 from crystograph.graphs.encodings import positional_encoding
 from crystograph.graphs.features import MAX_Z, SNAP, atom_features, edge_features, gaussian_rbf
 from crystograph.graphs.line_graph import line_graph_features, line_graph_index
@@ -87,6 +89,7 @@ def build_graph(
     """
     cfg = config or GraphConfig()
     lattice, pos, z, pbc = _structure_arrays(structure, source)
+    lattice, pos, z = cell_for_graph(lattice, pos, z, pbc, cfg)  # the primitive cell when cfg.cell asks for it
     x = atom_features(z, source)  # [n, 92]; checks Z first
     nb = knn(
         pos,

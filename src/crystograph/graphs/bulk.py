@@ -28,6 +28,7 @@ from crystograph.config import GraphConfig
 from crystograph.errors import InputError
 from crystograph.graphs import encodings as enc
 from crystograph.graphs.build import CrystalGraph, _structure_arrays
+from crystograph.graphs.cell import cell_for_graph
 from crystograph.graphs.features import atom_feature_table, edge_features
 from crystograph.graphs.frame import canonical_rotations
 from crystograph.graphs.line_graph import line_graph_features, line_graph_index
@@ -62,6 +63,7 @@ def build_graph_batch(
     for index, (structure, source) in enumerate(zip(structures, sources)):
         try:
             lattice, pos, z, pbc = _structure_arrays(structure, source)
+            lattice, pos, z = cell_for_graph(lattice, pos, z, pbc, cfg)
             cand = shell_candidates(pos, lattice, cfg.k, cfg.max_radius, atomic_numbers=z, periodic=pbc,
                                     on_isolated_atoms=on_isolated_atoms, source=source, closed_shells=False)
         except InputError as err:
