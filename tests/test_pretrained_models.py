@@ -183,6 +183,20 @@ def test_qmof_gap_predicts_a_core_mof_without_the_shared_data():
     assert (frame["out_of_domain"] == "").all()
 
 
+@pytest.mark.parametrize("name", pretrained.names())
+def test_every_cell_of_a_crystal_gets_one_prediction(name):
+    """A user's CIF may hold the conventional cell or a supercell: a shipped model builds its graph on the primitive
+    cell (card "cell"), so the 8-atom rock-salt cell, its 2-atom primitive cell and a supercell agree."""
+    model = crystograph.load_model(name)
+    assert model.graph_config.cell == "primitive" and model.card["cell"]["choice"] == "primitive"
+    conventional = rocksalt("Na", "Cl", 5.69)
+    cells = [conventional, conventional.get_primitive_structure(), conventional * (1, 1, 2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # out-of-domain notes (e.g. Na or Cl unseen) are beside the point here
+        values = [model.predict_structure(c)[model.targets[0]] for c in cells]
+    assert values[1] == pytest.approx(values[0], abs=1e-5) and values[2] == pytest.approx(values[0], abs=1e-5)
+
+
 def test_ase_atoms_predict_as_the_pymatgen_structure():
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -233,6 +247,8 @@ def test_models_command_names_a_layout_that_is_not_the_papers():
     assert _architecture({"training": {"details": {"preset": "small", "layout": "stacked"}}}) == "small preset"
     assert _architecture({"training": {"details": {"preset": "small", "layout": "no_line_graph"}}}) == \
         "small preset, no_line_graph layout"
+    assert _architecture({"training": {"details": {"preset": "small"}}, "cell": {"choice": "primitive"}}) == \
+        "small preset, primitive cell"
 
 
 def test_predict_with_a_shipped_model_from_the_command_line(tmp_path):

@@ -85,11 +85,13 @@ def predict(
 
 # ----------------------------------------------------------------------------------------------- models
 def _architecture(card: dict) -> str:
-    """The card's preset, and its layout where it is not the paper's stacked one (e.g. "small preset, no_line_graph
-    layout")."""
+    """The card's preset, its layout where it is not the paper's stacked one, and the cell its graphs are built on
+    where it is not the cell as given (e.g. "small preset, no_line_graph layout, primitive cell")."""
     details = card.get("training", {}).get("details", {})
     layout = details.get("layout", "stacked")
-    return f"{details.get('preset', '?')} preset" + ("" if layout == "stacked" else f", {layout} layout")
+    cell = (card.get("cell") or {}).get("choice", "as_given")
+    return (f"{details.get('preset', '?')} preset" + ("" if layout == "stacked" else f", {layout} layout")
+            + ("" if cell == "as_given" else f", {cell} cell"))
 
 
 @app.command()
