@@ -69,6 +69,8 @@ def bench(
     num_heads: Optional[int] = NumHeadsOption,
     head_dim: Optional[int] = HeadDimOption,
     pe_mode: Optional[str] = typer.Option(None, help=PE_MODE_HELP + " (default: the preset's, laplacian+rw)."),
+    cell: Optional[str] = typer.Option(None, help="Cell the graphs are built on: as_given (default, the paper's) | "
+                                       "primitive (spglib's primitive cell first)."),
     folds: Optional[str] = typer.Option(None, help="N = folds 0..N-1; '0,3' or '3,' = those folds (default: all 5)."),
     max_minutes: Optional[float] = typer.Option(None, help="Budget protocol: training minutes per fold (per "
                                                            "ensemble member); default 3."),
@@ -119,7 +121,7 @@ def bench(
     if out_dir is None:
         raise InputError("--out", "name the results folder (benchmarks/run_bench.py uses the repository's)")
     knobs = _model_knobs(n_etgc=n_etgc, n_gwt=n_gwt, hidden_dim=hidden_dim, num_heads=num_heads, head_dim=head_dim,
-                         pe_mode=pe_mode)
+                         pe_mode=pe_mode, cell=cell)
     results = run_bench(tasks, model=model, preset=preset, folds=parse_folds(folds), max_minutes=max_minutes,
                         data_dir=data_dir, out_dir=out_dir, strict=strict, layout=layout, run_dir=run_dir, seed=seed,
                         limit=limit, epochs=epochs, accelerator=device, allow_download=download, progress=progress,
