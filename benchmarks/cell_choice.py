@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,9 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from shipped_models import MODELS, RESULTS  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+import _common  # noqa: E402
+from shipped_models import MODELS, RESULTS, ROOT  # noqa: E402
 SYMPREC = 1e-3  # spglib tolerance (Å) for the primitive and conventional cells
 
 
@@ -72,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "model": args.name, "model_dir": str(args.model_dir or "shipped"), "task": task_name, "unit": unit,
         "n_structures": len(ids), "symprec": SYMPREC, "command": "python " + " ".join(sys.argv),
-        "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip(),
-        "hardware": f"{platform.processor() or platform.machine()}, 1 thread",
+        "commit": _common.git_commit(), "hardware": _common.hardware(threads=1),
         "pe_mode": model.graph_config.pe_mode, "layout": model.model_config.layout,
         "cell": model.graph_config.cell, "graph_symprec": model.graph_config.symprec,
         "choices": {},
