@@ -110,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         print(glance)
         if fair is not None:
             print(fair)
-        print(f"Converged protocol ({args.results / 'converged'}):\n")
-        print(converged)
+        if (args.results / "converged").is_dir():  # a fair-suite folder has no converged runs
+            print(f"Converged protocol ({args.results / 'converged'}):\n")
+            print(converged)
         return 0
     top = args.top_readme
     if top is None and args.results.resolve() == (HERE / "results").resolve():

@@ -10,8 +10,9 @@ from tests.conftest import bench_script
 make_table = bench_script("make_table")
 
 
-def _result(tmp_path, task, model, mean, folds=5, budget=3.0, gpu=None):
+def _result(tmp_path, task, model, mean, folds=5, budget=3.0, gpu=None, commit=""):
     data = {"task": task, "model": model, "metric": "MAE", "mean": mean, "std": 0.1,
+            "versions": {"git_commit": commit},
             "folds": [{"fold": k, "score": mean} for k in range(folds)], "n_samples": 636,
             "budget_minutes_per_fold": None if model == "dummy" else budget,
             "hardware": {"gpu": gpu, "cpu_cores_usable": 2}}
@@ -74,8 +75,8 @@ def test_declared_configuration_is_counted_against_the_peers_alone(tmp_path):
     compared with the other, and the best of our two rows is never taken per task."""
     nolg = "crystograph-small-no_line_graph"
     for task, small, other, cgcnn in (("local_matbench_jdft2d", 45.0, 40.0, 42.0), ("local_supercon", 2.8, 3.0, 2.9)):
-        _result(tmp_path, task, "crystograph-small", small)
-        _result(tmp_path, task, nolg, other)
+        _result(tmp_path, task, "crystograph-small", small, commit="1111aaaa2222")
+        _result(tmp_path, task, nolg, other, commit="3333bbbb4444")
         _result(tmp_path, task, "cgcnn", cgcnn)
     text = report.glance_table(tmp_path, tasks=("local_matbench_jdft2d", "local_supercon"))
     assert "| CrysToGraph-small | CrysToGraph-small (no_line_graph layout) | CGCNN |" in text
@@ -84,6 +85,7 @@ def test_declared_configuration_is_counted_against_the_peers_alone(tmp_path):
     assert ("CrysToGraph-small is best on 1 of 2; CrysToGraph-small (no_line_graph layout) is best on 1 of 2"
             in text)
     assert "no_line_graph" not in report.glance_table(tmp_path, ("local_supercon",), declared=())
+    assert rows["local_supercon"].endswith("| 1111aaaa / 3333bbbb |")  # each of our rows names its commit
     assert "| CrysToGraph-small (no_line_graph layout) |" in report.epochs_table(tmp_path, ("local_supercon",))
 
 

@@ -292,7 +292,7 @@ def glance_table(results_dir: str | Path, tasks: tuple[str, ...], ours: str = "c
                  baselines: tuple[str, ...] = ("cgcnn", "alignn", "alignn-h64"),
                  declared: tuple[str, ...] = ("crystograph-small-no_line_graph",)) -> str:
     """The headline table: mean ± std over 5 folds per model, the best trained model per task (lower MAE,
-    only models with all 5 folds), the commit our result was produced at, and the count of tasks we win.
+    only models with all 5 folds), the commit each of our results was produced at, and the count of tasks we win.
 
     `declared` are other configurations of ours, each run on every task; one gets a column only where
     `results_dir` holds a result of it. Each row of ours is counted against the baselines alone (never the best
@@ -301,7 +301,7 @@ def glance_table(results_dir: str | Path, tasks: tuple[str, ...], ours: str = "c
     ours_rows = (ours, *[d for d in declared if any(m == d for (_, m) in by_key)])
     present = tuple(b for b in baselines if any(m == b for (_, m) in by_key))
     head = ["task (stand-in for)", "unit", *[_our_column(m) for m in ours_rows], *[column_of(b) for b in baselines],
-            "mean predictor", "best", "our commit"]
+            "mean predictor", "best", "our commit" if len(ours_rows) == 1 else "our commits (in our columns' order)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     wins, counted = dict.fromkeys(ours_rows, 0), dict.fromkeys(ours_rows, 0)
     for task_name in tasks:
@@ -315,7 +315,7 @@ def glance_table(results_dir: str | Path, tasks: tuple[str, ...], ours: str = "c
             counted[mine] += best_vs_peers is not None
             wins[mine] += best_vs_peers == mine
         best = _winner(complete, (*ours_rows, *present), higher)
-        commit = _commit(rows[ours]) if rows[ours] else "—"
+        commit = " / ".join(_commit(rows[m]) if rows[m] else "—" for m in ours_rows)
         lines.append(f"| {task_name} | {task.unit if task else ''} | "
                      + " | ".join(_cell(r) for r in rows.values()) + f" | {best or '—'} | {commit} |")
     budgets = sorted({r["budget_minutes_per_fold"] for r in by_key.values() if r.get("budget_minutes_per_fold")})
