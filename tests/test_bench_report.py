@@ -188,3 +188,47 @@ def test_git_commit_outside_a_checkout_reads_the_environment(tmp_path, monkeypat
     assert git_commit(tmp_path) == "0123456789abcdef"
     inside = git_commit()
     assert inside is None or inside.split("-")[0] != "0123456789abcdef"
+
+
+def test_git_commit_dirty_counts_code_not_results_or_docs(tmp_path, monkeypatch):
+    """A run's own result files, documentation and figures leave the commit clean; a code or config change under
+    any folder (the check runs from a subfolder) makes it -dirty."""
+    import subprocess
+
+    from crystograph.bench.meta import git_commit
+
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    files = {"pkg/model.py": "x = 1\n", "pkg/cfg.yaml": "a: 1\n", "bench/results/t__m.json": "{}\n",
+             "README.md": "# r\n", "bench/plot.png": "png"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "init"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    sub = tmp_path / "bench"
+    for name in ("bench/results/t__m.json", "README.md", "bench/plot.png"):
+        (tmp_path / name).write_text("changed\n")
+    assert git_commit(sub) == head
+    (tmp_path / "pkg/cfg.yaml").write_text("a: 2\n")
+    assert git_commit(sub) == head + "-dirty"
+
+
+def test_fair_paired_compares_fold_by_fold(tmp_path):
+    """Per-fold ratios on the folds both models finished; the verdict needs mean ± std clear of 1."""
+    paired = bench_script("fair_paired")
+    ours = {"folds": [{"fold": k, "score": s} for k, s in enumerate((1.0, 2.0, 3.0, 4.0))]}
+    peer = {"folds": [{"fold": k, "score": s} for k, s in enumerate((2.0, 2.5, 3.5, 5.0, 9.0))]}
+    res = paired.paired(ours, peer)
+    assert res["folds"] == [0, 1, 2, 3] and res["folds_ours_lower"] == 4
+    assert abs(res["ratio_mean"] - (0.5 + 0.8 + 3 / 3.5 + 0.8) / 4) < 1e-12 and res["verdict"] == "ours lower"
+    noisy = {"folds": [{"fold": k, "score": s} for k, s in enumerate((1.0, 4.0, 2.0, 8.0))]}
+    assert paired.paired(noisy, peer)["verdict"] == "within noise"
+    for model, mean in (("crystograph-small", 40.0), ("cgcnn", 50.0), ("alignn", 60.0)):
+        _result(tmp_path, "local_supercon", model, mean)
+    assert paired.main(["--results", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "paired.json").read_text())
+    assert data["paired"]["local_supercon"]["crystograph-small"]["cgcnn"]["ratio_mean"] == 0.8
+    assert set(data["paired"]["local_supercon"]["crystograph-small"]) == {"cgcnn", "alignn"}

@@ -67,16 +67,23 @@ def hardware(accelerator: str | None = None, threads: int | None = None) -> dict
     }
 
 
+# pathspecs of the files whose changes make a run's commit "-dirty": the whole tree less outputs and documentation
+_RUN_FILES = (":/", ":(top,exclude,glob)**/results/**", ":(top,exclude,glob)**/*.md", ":(top,exclude,glob)**/*.png")
+
+
 def git_commit(start: Path | None = None) -> str | None:
-    """HEAD of the repository holding `start` (default: this file), with ``-dirty`` for local changes; outside a
-    git checkout (a copy of the tree on another machine), ``$CRYSTOGRAPH_GIT_COMMIT`` when set, else None."""
+    """HEAD of the repository holding `start` (default: this file), with ``-dirty`` for local changes to tracked
+    files that can change a run: changes under any ``results/`` folder, to ``*.md`` and to ``*.png`` (what runs
+    write, documentation, figures) do not count, so a benchmark rewriting its own result files does not flag the
+    folds after it. Outside a git checkout (a copy of the tree on another machine), ``$CRYSTOGRAPH_GIT_COMMIT``
+    when set, else None."""
     cwd = Path(start or Path(__file__).resolve().parent)
     fallback = os.environ.get("CRYSTOGRAPH_GIT_COMMIT") or None
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return fallback
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *_RUN_FILES], cwd=cwd,
                                capture_output=True, text=True, timeout=10)
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
