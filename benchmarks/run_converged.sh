@@ -15,6 +15,7 @@
 #   PRESET=small ENSEMBLE=1 PRECISION=bf16 bash benchmarks/run_converged.sh     # cheapest CPU run
 #   ATOM_EMB=runs/atoms/atom_embeddings.safetensors bash benchmarks/run_converged.sh
 #   ATOM_EMB=default FINETUNE=1 bash benchmarks/run_converged.sh    # the shipped table, fine-tuned
+#   LAYOUT=no_line_graph bash benchmarks/run_converged.sh   # an ablation layout (model crystograph-<preset>-<layout>)
 #
 # CPU cost (2 cores, preset small, fp32, one thread while another single-threaded job holds the second core;
 # epochs per 2 minutes in the fair budget runs, and the converged runs' own metrics logs): jdft2d ~6 s/epoch,
@@ -33,6 +34,7 @@ PRECISION=${PRECISION:-fp32}
 PATIENCE=${PATIENCE:-}        # empty: TrainConfig's 50
 ATOM_EMB=${ATOM_EMB:-}        # default (shipped table) or e.g. runs/atoms/atom_embeddings.safetensors
 FINETUNE=${FINETUNE:-}        # 1: train the table with the network (default: frozen)
+LAYOUT=${LAYOUT:-}            # empty: the paper's layout; else an ablation layout, e.g. no_line_graph
 TASKS=${TASKS:-local_matbench_jdft2d local_matbench_phonons local_supercon}
 THREADS=${THREADS:-$(nproc)}
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS
@@ -42,8 +44,9 @@ extra=()
 [ -n "$PATIENCE" ] && extra+=(--patience "$PATIENCE")
 [ -n "$ATOM_EMB" ] && extra+=(--atom-embeddings "$ATOM_EMB")
 [ -n "$FINETUNE" ] && extra+=(--finetune-embeddings)
+[ -n "$LAYOUT" ] && extra+=(--layout "$LAYOUT")
 for task in $TASKS; do
-  echo "[$(date +%H:%M:%S)] $task: converged, preset $PRESET, ensemble $ENSEMBLE, wd $WD, $PRECISION, ≤ $EPOCHS epochs"
+  echo "[$(date +%H:%M:%S)] $task: converged, preset $PRESET${LAYOUT:+, layout $LAYOUT}, ensemble $ENSEMBLE, wd $WD, $PRECISION, ≤ $EPOCHS epochs"
   .venv/bin/python benchmarks/run_bench.py "$task" --model crystograph --protocol converged --preset "$PRESET" \
       --ensemble "$ENSEMBLE" --epochs "$EPOCHS" --weight-decay "$WD" --precision "$PRECISION" ${extra[@]+"${extra[@]}"} \
       --folds 5 --no-progress 2>&1 | tee -a "runs/bench/converged/logs/$task.log"
