@@ -128,6 +128,11 @@ SYMMETRIC = {
                                                            [[0.137, 0.137, 0.137], [0.842, 0.842, 0.842]]),
     "tetragonal_low_symmetry": lambda: Structure(Lattice.tetragonal(4.0, 6.0), ["Li", "O", "O"],
                                                  [[0, 0, 0], [0.1, 0.23, 0.31], [0.6, 0.2, 0.7]]),
+    # F-43m with four elements on the four fcc sublattices (MP's mp-11806): the first shell of every atom is the
+    # 8 corners of a cube, 4 of one element at +t and 4 of another at -t, so without species it is centrosymmetric
+    "half_heusler_LiMgSnPt": lambda: Structure(Lattice([[0, 3.25, 3.25], [3.25, 0, 3.25], [3.25, 3.25, 0]]),
+                                               ["Li", "Mg", "Sn", "Pt"],
+                                               [[0, 0, 0], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25], [0.75, 0.75, 0.75]]),
 }
 
 
@@ -179,6 +184,26 @@ def test_lab_frame_option_keeps_the_papers_frame_dependence():
     rng = np.random.default_rng(2)
     moved = [_predict(model, _same_crystal(structure, rng), lab) for _ in range(3)]
     assert max(abs(m - _predict(model, structure, lab)) for m in moved) > 1e-4
+
+
+def _labelled_edges(graph) -> np.ndarray:
+    """Rows (Z centre, Z neighbour, edge vector in the canonical frame), sorted: the graph up to atom order."""
+    centre, neighbour = graph.edge_index[1].numpy(), graph.edge_index[0].numpy()
+    z = graph.z.numpy()
+    rows = np.column_stack([z[centre], z[neighbour], np.round(graph.edge_vec.numpy(), 4) + 0.0])
+    return rows[np.lexsort(rows.T[::-1])]
+
+
+def test_species_decide_the_frame_where_the_bare_shells_are_more_symmetric():
+    """A half-Heusler written with its atoms inverted through an atom (a rotated copy: F-43m has mirror planes)
+    and in random cells gets the same labelled graph: frames that tie on the species-blind part of the score
+    are told apart by which element sits at +t and which at -t."""
+    structure = SYMMETRIC["half_heusler_LiMgSnPt"]()
+    inverted = Structure(structure.lattice, structure.species, -structure.frac_coords)
+    rng = np.random.default_rng(4)
+    reference = _labelled_edges(build_graph(structure))
+    for other in [inverted] + [_same_crystal(s, rng) for s in (structure, inverted) for _ in range(3)]:
+        np.testing.assert_allclose(_labelled_edges(build_graph(other)), reference, atol=2e-4)
 
 
 def test_cut_shell_is_frame_free():

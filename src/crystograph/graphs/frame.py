@@ -14,10 +14,14 @@ features. `frame="canonical"` (the default) measures them in a frame defined by 
 2. **The atoms pick one.** Each candidate Q gets a score s(Q) = Σ_e c_e f(v_e Q / r_e) over the neighbour
    candidates of every atom up to and including its whole k-th shell (a set that does not depend on the
    frame), with a weight c_e of the two elements and the distance, and f a fixed smooth function with no
-   symmetry of its own. The frame with the lowest score is used. Two frames score the same (to float
-   error) only when a symmetry operation of the crystal maps one onto the other; then either gives the
-   same graph up to atom order, hence the same prediction; among tied frames the first in enumeration order
-   is taken, so atom order and origin (which leave the enumeration alone) give exactly the same graph.
+   symmetry of its own. The frame with the lowest score is used. The weight is a sum of a term of the centre's
+   element and one of the neighbour's, so where the shells without species are more symmetric than the crystal
+   (a half-Heusler: 4 atoms of one element at +t and 4 of another at -t, the corners of a cube) frames that only
+   that bare geometry maps onto each other tie; a second score, whose weight is the product of the two terms,
+   decides among tied frames (`frame_tiebreak_score`). Frames tied on both are related by a symmetry
+   operation of the crystal; then either gives the same graph up to atom order, hence the same prediction;
+   among them the first in enumeration order is taken, so atom order and origin (which leave the enumeration
+   alone) give exactly the same graph.
 3. Vectors are rotated as v_canon = v @ Q (Q [3, 3], columns e1, e2, e3): a proper rotation, so lengths and
    bond angles are unchanged.
 
@@ -147,12 +151,35 @@ def canonical_rotation(lattice: np.ndarray, periodic, vec: np.ndarray, z_centre:
     return _pick(candidate_frames(vectors), vec, z_centre, z_neighbor)
 
 
+def frame_tiebreak_score(frames: np.ndarray, vec: np.ndarray, z_centre: np.ndarray,
+                         z_neighbor: np.ndarray) -> np.ndarray:
+    """Score [C] that separates frames `frame_score` ties: the same sum with a weight that couples the two
+    elements, c_e = (1 + 0.137 √Z_centre)(1 + 0.0291 Z_neighbour^0.71) e^(-r/3.1). The sum of the additive weight
+    splits into one term per centre (its shells, whatever sits on them) and one per neighbour, so it sees the
+    geometry without species where the shells are symmetric: a half-Heusler's first shell is the 8 corners of a
+    cube (4 atoms of one element at +t, 4 of another at -t), and its frames related by inversion tie. The
+    product sees which element sits where."""
+    r = np.sqrt((vec * vec).sum(1))  # [E]
+    unit = vec / r[:, None]  # [E, 3]
+    weight = (1.0 + 0.137 * np.sqrt(z_centre)) * (1.0 + 0.0291 * z_neighbor ** 0.71) * np.exp(-r / 3.1)  # [E]
+    probes = (frames @ _PROBES.T).transpose(1, 0, 2).reshape(3, -1)  # [3, C * m]
+    f = np.exp(_SHARPNESS * (unit @ probes)).reshape(-1, len(frames), len(_PROBES)) @ _PROBE_WEIGHTS  # [E, C]
+    return weight @ f  # [C]
+
+
+def _lowest(score: np.ndarray) -> np.ndarray:
+    """Indices of the scores equal to the lowest up to round-off (`SCORE_TIE`), in order."""
+    return np.flatnonzero(score <= score.min() + SCORE_TIE * max(1.0, abs(float(score.min()))))
+
+
 def _pick(frames: np.ndarray, vec: np.ndarray, z_centre: np.ndarray, z_neighbor: np.ndarray) -> np.ndarray:
-    """The candidate frame with the lowest score (the first of tied ones)."""
+    """The candidate frame with the lowest score; among tied ones, the lowest tie-break score (the first of
+    frames tied on both)."""
     if len(frames) == 1:
         return frames[0]
-    score = frame_score(frames, vec, z_centre, z_neighbor)
-    tied = np.flatnonzero(score <= score.min() + SCORE_TIE * max(1.0, abs(float(score.min()))))
+    tied = _lowest(frame_score(frames, vec, z_centre, z_neighbor))
+    if len(tied) > 1:
+        tied = tied[_lowest(frame_tiebreak_score(frames[tied], vec, z_centre, z_neighbor))]
     return frames[int(tied[0])]  # the first in enumeration order: the same for any atom order or origin
 
 

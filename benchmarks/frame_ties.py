@@ -1,0 +1,115 @@
+"""Which crystals of a data set tie on the canonical frame's score, and which does the tie-break move?
+
+The canonical frame (`crystograph.graphs.frame`) picks the candidate frame with the lowest score. Frames tie on
+that score when a symmetry operation maps one onto the other, and also where the crystal's shells without
+species are more symmetric than the crystal (a half-Heusler); the second score (`frame_tiebreak_score`) decides
+among tied frames. This script builds every structure's neighbour candidates and canonical frame as a model with
+`--cell` would and counts, per task: structures with tied frames, structures still tied after the tie-break
+(frames a symmetry of the crystal relates), and structures whose chosen frame the tie-break changed (the first
+tied frame in enumeration order was the pick before it: their graphs, hence any trained model's predictions, are
+the ones that moved). It trains nothing.
+
+    .venv/bin/python benchmarks/frame_ties.py local_mp_e_form local_matbench_jdft2d --cell primitive
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402
+
+RESULTS = _common.REPO_ROOT / "benchmarks" / "results"
+
+
+class _PickRecorder:
+    """Wraps `frame._pick`: records, per call, the frames tied on the score, tied after the tie-break, and
+    whether the tie-break moved the pick away from the first tied frame."""
+
+    def __init__(self, frame_module):
+        self.frame, self.real, self.calls = frame_module, frame_module._pick, []
+
+    def __call__(self, frames, vec, z_centre, z_neighbor):
+        f = self.frame
+        chosen = self.real(frames, vec, z_centre, z_neighbor)
+        if len(frames) == 1:
+            self.calls.append((1, 1, False))
+            return chosen
+        tied = f._lowest(f.frame_score(frames, vec, z_centre, z_neighbor))
+        after = tied[f._lowest(f.frame_tiebreak_score(frames[tied], vec, z_centre, z_neighbor))] if len(tied) > 1 \
+            else tied
+        self.calls.append((len(tied), len(after), not np.allclose(frames[tied[0]], chosen)))
+        return chosen
+
+
+def scan(task_name: str, cell: str, data_dir: str, limit: int | None) -> dict:
+    from crystograph.bench.loaders import load_task
+    from crystograph.bench.registry import get_task
+    from crystograph.config import GraphConfig
+    from crystograph.graphs import frame
+    from crystograph.graphs.build import _structure_arrays
+    from crystograph.graphs.cell import cell_for_graph
+    from crystograph.graphs.neighbors import knn
+
+    cfg = GraphConfig(cell=cell)
+    loaded = load_task(get_task(task_name), data_dir, limit=limit, progress=False)
+    recorder = _PickRecorder(frame)
+    frame._pick = recorder
+    tied, still_tied, moved, failed = [], [], [], []
+    try:
+        for r in loaded.records:
+            lattice, pos, z, pbc = _structure_arrays(r.structure, r.source)
+            lattice, pos, z = cell_for_graph(lattice, pos, z, pbc, cfg)
+            recorder.calls.clear()
+            try:
+                knn(pos, lattice, cfg.k, cfg.max_radius, atomic_numbers=z, periodic=pbc, on_isolated_atoms="ignore",
+                    source=r.source, frame=cfg.frame)
+            except Exception as err:  # a structure no model accepts: counted, not scanned
+                failed.append(f"{r.id}: {type(err).__name__}")
+                continue
+            n_tied, n_after, was_moved = recorder.calls[-1]
+            if n_tied > 1:
+                tied.append(str(r.id))
+            if n_after > 1:
+                still_tied.append(str(r.id))
+            if was_moved:
+                moved.append(str(r.id))
+    finally:
+        frame._pick = recorder.real
+    return {"task": task_name, "cell": cell, "n_structures": len(loaded.records), "n_tied": len(tied),
+            "n_tied_after_tiebreak": len(still_tied), "n_moved_by_tiebreak": len(moved), "moved": moved,
+            "failed": failed}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("tasks", nargs="+")
+    p.add_argument("--cell", choices=("as_given", "primitive"), default="as_given")
+    p.add_argument("--limit", type=int, default=None, help="the first N rows only (a smoke test)")
+    p.add_argument("--data-dir", default=str(_common.find_shared_data()))
+    p.add_argument("--out", type=Path, default=None, help="default: benchmarks/results/frame_ties_<cell>.json")
+    args = p.parse_args(argv)
+    _common.set_threads(1)
+    started = time.monotonic()
+    rows = []
+    for task in args.tasks:
+        row = scan(task, args.cell, args.data_dir, args.limit)
+        rows.append(row)
+        print(f"{task}: {row['n_structures']} structures, {row['n_tied']} tied on the score, "
+              f"{row['n_tied_after_tiebreak']} still tied after the tie-break, {row['n_moved_by_tiebreak']} moved "
+              f"by it{', ' + str(len(row['failed'])) + ' failed' if row['failed'] else ''}")
+    out = args.out or RESULTS / f"frame_ties_{args.cell}.json"
+    _common.write_json(out, {"command": _common.command_line(), "commit": _common.git_commit(),
+                             "hardware": _common.hardware(threads=1), "limit": args.limit,
+                             "wall_s": time.monotonic() - started, "tasks": rows})
+    print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
