@@ -232,3 +232,15 @@ def test_fair_paired_compares_fold_by_fold(tmp_path):
     data = json.loads((tmp_path / "paired.json").read_text())
     assert data["paired"]["local_supercon"]["crystograph-small"]["cgcnn"]["ratio_mean"] == 0.8
     assert set(data["paired"]["local_supercon"]["crystograph-small"]) == {"cgcnn", "alignn"}
+
+
+def test_process_commit_is_taken_once(monkeypatch):
+    """A long run names the code it imported: the commit is read at the first call and kept, so a fold that ends
+    after an edit or a new commit does not name that later tree."""
+    from crystograph.bench import meta
+
+    monkeypatch.setattr(meta, "_PROCESS_COMMIT", [])
+    answers = iter(["aaaa1111", "bbbb2222-dirty"])
+    monkeypatch.setattr(meta, "git_commit", lambda start=None: next(answers))
+    assert meta.process_commit() == "aaaa1111" and meta.process_commit() == "aaaa1111"
+    assert meta.versions(())["git_commit"] == "aaaa1111"

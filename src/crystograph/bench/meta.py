@@ -90,6 +90,17 @@ def git_commit(start: Path | None = None) -> str | None:
         return fallback
 
 
+_PROCESS_COMMIT: list[str | None] = []
+
+
+def process_commit() -> str | None:
+    """`git_commit()` taken once per process, at the first call: the code a long run imported at its start. A
+    fold that ends after the tree changed (an edit, a new commit) still names the code that trained it."""
+    if not _PROCESS_COMMIT:
+        _PROCESS_COMMIT.append(git_commit())
+    return _PROCESS_COMMIT[0]
+
+
 def versions(packages: Iterable[str] = PACKAGES, repo: Path | None = None) -> dict[str, Any]:
     """Python, each package's installed version (None when absent) and the git commit of `repo`."""
     out: dict[str, Any] = {"python": sys.version.split()[0]}
@@ -98,7 +109,7 @@ def versions(packages: Iterable[str] = PACKAGES, repo: Path | None = None) -> di
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             out[name] = None
-    out["git_commit"] = git_commit(repo)
+    out["git_commit"] = process_commit() if repo is None else git_commit(repo)
     return out
 
 

@@ -42,7 +42,7 @@ import numpy as np
 from crystograph.bench import folds as folds_mod
 from crystograph.bench.baselines import mean_predictor
 from crystograph.bench.loaders import cache_dir, load_task
-from crystograph.bench.meta import git_commit, write_json
+from crystograph.bench.meta import process_commit, write_json
 from crystograph.bench.record import _plot, _result, _validation_check, score  # noqa: F401  (_plot: tests)
 from crystograph.bench.registry import N_FOLDS, Task, resolve_tasks
 from crystograph.bench.settings import (  # noqa: F401  (model_label, parse_folds: the runner's interface)
@@ -180,6 +180,7 @@ def run_bench(
         patience=patience, max_steps=None if max_steps is None else int(max_steps), model_overrides=overrides,
         graph_workers=int(graph_workers), loss=loss)
     console = Console(stderr=True, quiet=not progress)
+    process_commit()  # the code this run imported, named by every fold it trains (the tree may change meanwhile)
     return [_run_task(task, settings, console) for task in resolve_tasks(tasks)]
 
 
@@ -276,7 +277,7 @@ def _train_fold(k: int, fold_dir: Path, prep: PreparedTask, s: BenchSettings, co
     tmp.replace(pred_csv)
     rec = {"fold": k, "score": score(truth, pred, task.metric), "n_test": len(te), "n_train": len(tr),
            "wall_s": time.monotonic() - t0, "epochs": n_epochs, "test_ids_sha1": _ids_hash(test_ids),
-           "fingerprint": prep.fingerprint, "commit": git_commit()}  # the code that trained this fold
+           "fingerprint": prep.fingerprint, "commit": process_commit()}  # the code that trained this fold
     if members:
         rec["members"] = [{**r, "stopped_by": _stopped_by(r["epochs"], prep.train_config.epochs, s)} for r in members]
     write_json(fold_dir / "fold.json", rec)
