@@ -5,7 +5,8 @@ that score when a symmetry operation maps one onto the other, and also where the
 species are more symmetric than the crystal (a half-Heusler); the second score (`frame_tiebreak_score`) decides
 among tied frames. This script builds every structure's neighbour candidates and canonical frame as a model with
 `--cell` would and counts, per task: structures with tied frames, structures still tied after the tie-break
-(frames a symmetry of the crystal relates), and structures whose chosen frame the tie-break changed (the first
+(and whether a symmetry of the crystal explains it: every still-tied frame sees the same labelled shells,
+element at both ends and vector), and structures whose chosen frame the tie-break changed (the first
 tied frame in enumeration order was the pick before it: their graphs, hence any trained model's predictions, are
 the ones that moved). It trains nothing.
 
@@ -27,9 +28,32 @@ import _common  # noqa: E402
 RESULTS = _common.REPO_ROOT / "benchmarks" / "results"
 
 
+def _labelled(vec, z_centre, z_neighbor, q) -> np.ndarray:
+    """Rows (Z centre, Z neighbour, candidate vector in frame q) [E, 5]: the labelled shells in that frame."""
+    return np.column_stack([z_centre, z_neighbor, vec @ q])
+
+
+def _same_shells(frames, vec, z_centre, z_neighbor, tol: float = 1e-3) -> bool:
+    """Whether every frame sees the same labelled shells (each row of one has a row of the other within `tol`
+    Å, both ways; scipy's k-d tree): then a symmetry of the crystal relates them, and any of them gives the same
+    graph up to atom order."""
+    from scipy.spatial import cKDTree
+
+    first = _labelled(vec, z_centre, z_neighbor, frames[0])
+    tree = cKDTree(first)
+    for q in frames[1:]:
+        other = _labelled(vec, z_centre, z_neighbor, q)
+        if np.isinf(tree.query(other, distance_upper_bound=tol)[0]).any():
+            return False
+        if np.isinf(cKDTree(other).query(first, distance_upper_bound=tol)[0]).any():
+            return False
+    return True
+
+
 class _PickRecorder:
-    """Wraps `frame._pick`: records, per call, the frames tied on the score, tied after the tie-break, and
-    whether the tie-break moved the pick away from the first tied frame."""
+    """Wraps `frame._pick`: records, per call, the frames tied on the score, tied after the tie-break, whether
+    the tie-break moved the pick away from the first tied frame, and whether the frames still tied see the same
+    labelled shells (a tie a symmetry of the crystal explains)."""
 
     def __init__(self, frame_module):
         self.frame, self.real, self.calls = frame_module, frame_module._pick, []
@@ -38,12 +62,13 @@ class _PickRecorder:
         f = self.frame
         chosen = self.real(frames, vec, z_centre, z_neighbor)
         if len(frames) == 1:
-            self.calls.append((1, 1, False))
+            self.calls.append((1, 1, False, True))
             return chosen
         tied = f._lowest(f.frame_score(frames, vec, z_centre, z_neighbor))
         after = tied[f._lowest(f.frame_tiebreak_score(frames[tied], vec, z_centre, z_neighbor))] if len(tied) > 1 \
             else tied
-        self.calls.append((len(tied), len(after), not np.allclose(frames[tied[0]], chosen)))
+        explained = len(after) == 1 or _same_shells(frames[after], vec, z_centre, z_neighbor)
+        self.calls.append((len(tied), len(after), not np.allclose(frames[tied[0]], chosen), explained))
         return chosen
 
 
@@ -60,7 +85,7 @@ def scan(task_name: str, cell: str, data_dir: str, limit: int | None) -> dict:
     loaded = load_task(get_task(task_name), data_dir, limit=limit, progress=False)
     recorder = _PickRecorder(frame)
     frame._pick = recorder
-    tied, still_tied, moved, failed = [], [], [], []
+    tied, still_tied, moved, unexplained, failed = [], [], [], [], []
     try:
         for r in loaded.records:
             lattice, pos, z, pbc = _structure_arrays(r.structure, r.source)
@@ -72,7 +97,9 @@ def scan(task_name: str, cell: str, data_dir: str, limit: int | None) -> dict:
             except Exception as err:  # a structure no model accepts: counted, not scanned
                 failed.append(f"{r.id}: {type(err).__name__}")
                 continue
-            n_tied, n_after, was_moved = recorder.calls[-1]
+            n_tied, n_after, was_moved, explained = recorder.calls[-1]
+            if not explained:
+                unexplained.append(str(r.id))
             if n_tied > 1:
                 tied.append(str(r.id))
             if n_after > 1:
@@ -83,6 +110,7 @@ def scan(task_name: str, cell: str, data_dir: str, limit: int | None) -> dict:
         frame._pick = recorder.real
     return {"task": task_name, "cell": cell, "n_structures": len(loaded.records), "n_tied": len(tied),
             "n_tied_after_tiebreak": len(still_tied), "n_moved_by_tiebreak": len(moved), "moved": moved,
+            "n_still_tied_not_by_symmetry": len(unexplained), "still_tied_not_by_symmetry": unexplained,
             "failed": failed}
 
 
@@ -101,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         row = scan(task, args.cell, args.data_dir, args.limit)
         rows.append(row)
         print(f"{task}: {row['n_structures']} structures, {row['n_tied']} tied on the score, "
-              f"{row['n_tied_after_tiebreak']} still tied after the tie-break, {row['n_moved_by_tiebreak']} moved "
-              f"by it{', ' + str(len(row['failed'])) + ' failed' if row['failed'] else ''}")
+              f"{row['n_tied_after_tiebreak']} still tied after the tie-break "
+              f"({row['n_still_tied_not_by_symmetry']} of them frames that see different labelled shells), "
+              f"{row['n_moved_by_tiebreak']} moved by it"
+              f"{', ' + str(len(row['failed'])) + ' failed' if row['failed'] else ''}")
     out = args.out or RESULTS / f"frame_ties_{args.cell}.json"
     _common.write_json(out, {"command": _common.command_line(), "commit": _common.git_commit(),
                              "hardware": _common.hardware(threads=1), "limit": args.limit,
