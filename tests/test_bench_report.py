@@ -244,3 +244,21 @@ def test_process_commit_is_taken_once(monkeypatch):
     monkeypatch.setattr(meta, "git_commit", lambda start=None: next(answers))
     assert meta.process_commit() == "aaaa1111" and meta.process_commit() == "aaaa1111"
     assert meta.versions(())["git_commit"] == "aaaa1111"
+
+
+def test_fair_paired_converged_layouts(tmp_path):
+    """`--protocol converged --ours A --peers B` compares two converged models of ours and skips budget runs."""
+    paired = bench_script("fair_paired")
+    for model, scores in (("crystograph-small", (40.0, 20.0)), ("crystograph-small-no_line_graph", (30.0, 25.0))):
+        data = {"task": "local_supercon", "model": model, "protocol": "converged", "metric": "MAE",
+                "folds": [{"fold": k, "score": s} for k, s in enumerate(scores)]}
+        (tmp_path / f"local_supercon__{model}.json").write_text(json.dumps(data))
+    _result(tmp_path, "local_matbench_jdft2d", "crystograph-small", 1.0)  # budget: not compared
+    _result(tmp_path, "local_matbench_jdft2d", "crystograph-small-no_line_graph", 2.0)
+    args = ["--results", str(tmp_path), "--protocol", "converged", "--ours", "crystograph-small-no_line_graph",
+            "--peers", "crystograph-small"]
+    assert paired.main(args) == 0
+    table = json.loads((tmp_path / "paired.json").read_text())["paired"]
+    assert list(table) == ["local_supercon"]
+    assert table["local_supercon"]["crystograph-small-no_line_graph"]["crystograph-small"]["ratio_per_fold"] == [
+        0.75, 1.25]
