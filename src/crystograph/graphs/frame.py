@@ -126,10 +126,15 @@ def candidate_frames(vectors: np.ndarray, tol: float = FRAME_TOL) -> np.ndarray:
 
 
 def frame_score(frames: np.ndarray, vec: np.ndarray, z_centre: np.ndarray, z_neighbor: np.ndarray) -> np.ndarray:
-    """Score [C] of each candidate frame: Σ_e c_e Σ_m a_m exp(κ û_e·p_m), û_e = v_e Q / |v_e|."""
+    """Score [C] of each candidate frame: Σ_e c_e Σ_m a_m exp(κ û_e·p_m), û_e = v_e Q / |v_e|, with
+    c_e = (1 + 0.137 √Z_centre + 0.0291 Z_neighbour^0.71) e^(-r/3.1)."""
     r = np.sqrt((vec * vec).sum(1))  # [E]
-    unit = vec / r[:, None]  # [E, 3]
     weight = (1.0 + 0.137 * np.sqrt(z_centre) + 0.0291 * z_neighbor ** 0.71) * np.exp(-r / 3.1)  # [E]
+    return _weighted_score(frames, vec / r[:, None], weight)
+
+
+def _weighted_score(frames: np.ndarray, unit: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Σ_e weight_e Σ_m a_m exp(κ û_e·(Q p_m)) [C] for unit vectors û [E, 3] and frames Q [C, 3, 3]."""
     n_frames, n_probes = len(frames), len(_PROBES)
     probes = (frames @ _PROBES.T).transpose(1, 0, 2).reshape(3, -1)  # [3, C * m]: Q p_m, as (û Q)·p = û·(Q p)
     f = np.exp(_SHARPNESS * (unit @ probes)).reshape(-1, n_frames, n_probes) @ _PROBE_WEIGHTS  # [E, C]
@@ -160,11 +165,8 @@ def frame_tiebreak_score(frames: np.ndarray, vec: np.ndarray, z_centre: np.ndarr
     cube (4 atoms of one element at +t, 4 of another at -t), and its frames related by inversion tie. The
     product sees which element sits where."""
     r = np.sqrt((vec * vec).sum(1))  # [E]
-    unit = vec / r[:, None]  # [E, 3]
     weight = (1.0 + 0.137 * np.sqrt(z_centre)) * (1.0 + 0.0291 * z_neighbor ** 0.71) * np.exp(-r / 3.1)  # [E]
-    probes = (frames @ _PROBES.T).transpose(1, 0, 2).reshape(3, -1)  # [3, C * m]
-    f = np.exp(_SHARPNESS * (unit @ probes)).reshape(-1, len(frames), len(_PROBES)) @ _PROBE_WEIGHTS  # [E, C]
-    return weight @ f  # [C]
+    return _weighted_score(frames, vec / r[:, None], weight)
 
 
 def _lowest(score: np.ndarray) -> np.ndarray:
