@@ -30,11 +30,12 @@ SYMPREC = 1e-3  # spglib tolerance (Å) for the primitive and conventional cells
 def _spglib_cell(structure, to_primitive: bool):
     """The same crystal in spglib's primitive or conventional standard basis with every atom where it was
     (``no_idealize``: no rotation, no symmetrisation), or None where spglib finds no cell."""
-    import spglib
     from pymatgen.core import Structure
 
-    cell = (structure.lattice.matrix, structure.frac_coords, [site.specie.Z for site in structure])
-    found = spglib.standardize_cell(cell, to_primitive=to_primitive, no_idealize=True, symprec=SYMPREC)
+    from crystograph.graphs.cell import spglib_cell
+
+    found = spglib_cell(structure.lattice.matrix, structure.frac_coords, [site.specie.Z for site in structure],
+                        SYMPREC, to_primitive=to_primitive)
     return None if found is None else Structure(found[0], found[2], found[1])
 
 

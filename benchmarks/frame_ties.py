@@ -59,17 +59,10 @@ class _PickRecorder:
         self.frame, self.real, self.calls = frame_module, frame_module._pick, []
 
     def __call__(self, frames, vec, z_centre, z_neighbor):
-        f = self.frame
-        chosen = self.real(frames, vec, z_centre, z_neighbor)
-        if len(frames) == 1:
-            self.calls.append((1, 1, False, True))
-            return chosen
-        tied = f._lowest(f.frame_score(frames, vec, z_centre, z_neighbor))
-        after = tied[f._lowest(f.frame_tiebreak_score(frames[tied], vec, z_centre, z_neighbor))] if len(tied) > 1 \
-            else tied
+        tied, after = self.frame.tied_frames(frames, vec, z_centre, z_neighbor)
         explained = len(after) == 1 or _same_shells(frames[after], vec, z_centre, z_neighbor)
-        self.calls.append((len(tied), len(after), not np.allclose(frames[tied[0]], chosen), explained))
-        return chosen
+        self.calls.append((len(tied), len(after), not np.allclose(frames[tied[0]], frames[after[0]]), explained))
+        return frames[int(after[0])]  # what `_pick` returns
 
 
 def scan(task_name: str, cell: str, data_dir: str, limit: int | None) -> dict:

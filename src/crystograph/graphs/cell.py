@@ -28,7 +28,7 @@ def cell_for_graph(lattice: np.ndarray, pos: np.ndarray, z: np.ndarray, pbc: tup
     if cfg.cell == "as_given" or not all(pbc):
         return lattice, pos, z
     frac = np.linalg.solve(lattice.T, pos.T).T  # [n, 3]
-    found = _spglib_primitive(lattice, frac, z, cfg.symprec)
+    found = spglib_cell(lattice, frac, z, cfg.symprec)
     if found is None or len(found[2]) >= len(z):
         return lattice, pos, z
     prim_lattice, prim_frac, prim_z = (np.asarray(a) for a in found)
@@ -36,10 +36,11 @@ def cell_for_graph(lattice: np.ndarray, pos: np.ndarray, z: np.ndarray, pbc: tup
     return prim_lattice, np.ascontiguousarray(prim_frac @ prim_lattice), prim_z.astype(np.int64)
 
 
-def _spglib_primitive(lattice: np.ndarray, frac: np.ndarray, z: np.ndarray, symprec: float):
-    """spglib's primitive cell (lattice, fractional positions, numbers), or None where it finds none. spglib's
-    C-level notes on stderr (SPGLIB_WARNING) and its deprecation warning about its error handling are silenced
-    for the call; a failure is "no primitive cell found"."""
+def spglib_cell(lattice: np.ndarray, frac: np.ndarray, z: np.ndarray, symprec: float, to_primitive: bool = True):
+    """spglib's primitive (or, `to_primitive=False`, conventional standard) cell with every atom where it was
+    (``no_idealize``): (lattice, fractional positions, numbers), or None where it finds none. spglib's C-level
+    notes on stderr (SPGLIB_WARNING) and its deprecation warning about its error handling are silenced for the
+    call; a failure is "no cell found"."""
     import spglib
 
     previous = os.environ.get("SPGLIB_WARNING")
@@ -47,7 +48,8 @@ def _spglib_primitive(lattice: np.ndarray, frac: np.ndarray, z: np.ndarray, symp
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            return spglib.standardize_cell((lattice, frac, z), to_primitive=True, no_idealize=True, symprec=symprec)
+            return spglib.standardize_cell((lattice, frac, z), to_primitive=to_primitive, no_idealize=True,
+                                           symprec=symprec)
     except Exception:  # spglib.error.SpglibError where its new error handling is on
         return None
     finally:

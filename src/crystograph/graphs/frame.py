@@ -174,15 +174,22 @@ def _lowest(score: np.ndarray) -> np.ndarray:
     return np.flatnonzero(score <= score.min() + SCORE_TIE * max(1.0, abs(float(score.min()))))
 
 
+def tied_frames(frames: np.ndarray, vec: np.ndarray, z_centre: np.ndarray,
+                z_neighbor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the frames with the lowest score, and of those among them with the lowest tie-break score."""
+    if len(frames) == 1:
+        return np.zeros(1, dtype=np.intp), np.zeros(1, dtype=np.intp)
+    tied = _lowest(frame_score(frames, vec, z_centre, z_neighbor))
+    if len(tied) == 1:
+        return tied, tied
+    return tied, tied[_lowest(frame_tiebreak_score(frames[tied], vec, z_centre, z_neighbor))]
+
+
 def _pick(frames: np.ndarray, vec: np.ndarray, z_centre: np.ndarray, z_neighbor: np.ndarray) -> np.ndarray:
     """The candidate frame with the lowest score; among tied ones, the lowest tie-break score (the first of
     frames tied on both)."""
-    if len(frames) == 1:
-        return frames[0]
-    tied = _lowest(frame_score(frames, vec, z_centre, z_neighbor))
-    if len(tied) > 1:
-        tied = tied[_lowest(frame_tiebreak_score(frames[tied], vec, z_centre, z_neighbor))]
-    return frames[int(tied[0])]  # the first in enumeration order: the same for any atom order or origin
+    after = tied_frames(frames, vec, z_centre, z_neighbor)[1]
+    return frames[int(after[0])]  # the first in enumeration order: the same for any atom order or origin
 
 
 def canonical_rotations(lattices, periodics, vecs, z_centres, z_neighbors) -> list[np.ndarray]:
